@@ -1,0 +1,1 @@
+"""Network builders and the GAN model."""
