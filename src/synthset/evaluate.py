@@ -1,0 +1,30 @@
+"""Study 1's final numbers: one metrics file that DVC compares across commits and experiments."""
+
+from __future__ import annotations
+
+import json
+
+from synthset import paths
+from synthset.config import SOURCES, Params
+from synthset.errors import SynthsetError
+from synthset.io import write_atomically
+
+
+def study1_summary(params: Params, dataset: str) -> dict[str, float]:
+    summary = {}
+    for source in SOURCES:
+        path = paths.classifier_summary(dataset, source)
+        if not path.exists():
+            raise SynthsetError(f"{path}: missing; the {source} classifier has not been trained (run `dvc repro`)")
+        final = json.loads(path.read_text())
+        summary[f"val_accuracy_{source}"] = round(final["val_accuracy"], 4)
+        summary[f"val_loss_{source}"] = round(final["val_loss"], 4)
+    summary["synthetic_gap_pp"] = round(100 * (summary["val_accuracy_real"] - summary["val_accuracy_synthetic"]), 2)
+    return summary
+
+
+def write_study1_metrics(params: Params, datasets: list[str]) -> dict:
+    metrics = {"study1": {dataset: study1_summary(params, dataset) for dataset in datasets}}
+    with write_atomically(paths.study1_metrics()) as partial:
+        partial.write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics

@@ -1,0 +1,26 @@
+"""Image grids and PNG files for samples that people look at."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from synthset.io import write_atomically
+
+
+def image_grid(images: np.ndarray, columns: int, pad: int = 2) -> np.ndarray:
+    """Tile uint8 images (N, H, W, C) into one image, ``columns`` wide, with a dark gutter."""
+    count, height, width, channels = images.shape
+    rows = -(-count // columns)
+    padded = np.pad(images, ((0, rows * columns - count), (pad, 0), (pad, 0), (0, 0)))
+    grid = padded.reshape(rows, columns, height + pad, width + pad, channels).swapaxes(1, 2)
+    grid = grid.reshape(rows * (height + pad), columns * (width + pad), channels)
+    return np.pad(grid, ((0, pad), (0, pad), (0, 0)))
+
+
+def save_png(image: np.ndarray, path: Path) -> None:
+    array = image[..., 0] if image.shape[-1] == 1 else image
+    with write_atomically(Path(path)) as partial:
+        Image.fromarray(array).save(partial, format="PNG")

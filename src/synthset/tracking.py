@@ -1,0 +1,244 @@
+"""The one module that talks to MLflow.
+
+Default store: ``mlflow.db`` (SQLite) in the project root. ``MLFLOW_TRACKING_URI`` points
+elsewhere, for example a shared tracking server. Under ``mlflow run`` (``MLFLOW_RUN_ID`` set),
+synthset's runs become children of that run instead of starting their own tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from synthset.errors import SynthsetError
+from synthset.versions import data_version, git_commit
+
+DEFAULT_STORE = Path("mlflow.db")
+_METRICS_PER_BATCH = 1000
+_PARAMS_PER_BATCH = 100
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{DEFAULT_STORE.resolve()}"
+
+
+def connect() -> str:
+    """Point MLflow at the configured store and fail fast, naming it, when it cannot be reached."""
+    import mlflow
+
+    uri = tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    mlflow.set_tracking_uri(uri)
+    try:
+        mlflow.MlflowClient().search_experiments(max_results=1)
+    except Exception as error:  # noqa: BLE001 - any failure here means the store is unusable
+        raise SynthsetError(
+            f"MLflow tracking store {uri} is unreachable: {type(error).__name__}: {str(error)[:300]}\n"
+            "Start the server, fix MLFLOW_TRACKING_URI, or unset it to use the project's SQLite store (mlflow.db)."
+        ) from None
+    return uri
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short stable hash of settings and input hashes: same inputs, same parent run."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def flatten(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in settings.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _experiment_id(name: str) -> str:
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    experiment = client.get_experiment_by_name(name)
+    return experiment.experiment_id if experiment else client.create_experiment(name)
+
+
+def experiment(name: str) -> tuple[str, str | None]:
+    """(experiment id, parent run id) for a run that has no parent of its own: the outer run, if any."""
+    outer_id, outer_experiment = _outer_run()
+    if outer_id:
+        return outer_experiment, outer_id
+    return _experiment_id(name), None
+
+
+def _outer_run() -> tuple[str | None, str | None]:
+    """The run ``mlflow run`` started for us, if any: (run id, experiment id)."""
+    import mlflow
+
+    run_id = os.environ.get("MLFLOW_RUN_ID")  # start_run() would otherwise reuse it for every run
+    if not run_id:
+        return None, None
+    return run_id, mlflow.MlflowClient().get_run(run_id).info.experiment_id
+
+
+def base_tags(inputs: dict[str, str]) -> dict[str, str]:
+    tags = {"synthset.git_commit": git_commit(), "synthset.data_version": data_version()}
+    tags.update({f"synthset.input_md5.{name}": md5 for name, md5 in inputs.items()})
+    return tags
+
+
+def parent_run(experiment: str, name: str, key: str, params: dict[str, Any]) -> tuple[str, str]:
+    """Find or create the parent run that groups runs sharing ``key`` (one per dataset and setting).
+
+    Each per-class GAN is its own DVC stage and process; they meet under the same parent by key.
+    """
+    import mlflow
+
+    outer_id, outer_experiment = _outer_run()
+    if outer_id:
+        return outer_id, outer_experiment
+    experiment_id = _experiment_id(experiment)
+    client = mlflow.MlflowClient()
+    found = client.search_runs(
+        [experiment_id], filter_string=f"tags.`synthset.parent_key` = '{key}'", max_results=1
+    )
+    if found:
+        return found[0].info.run_id, experiment_id
+    run = client.create_run(experiment_id, run_name=name, tags={"synthset.parent_key": key, **base_tags({})})
+    for chunk in _chunks(list(flatten(params).items())):
+        client.log_batch(run.info.run_id, params=[mlflow.entities.Param(k, str(v)) for k, v in chunk])
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id, experiment_id
+
+
+class Tracker:
+    """Logging for one active MLflow run; the training callbacks call it."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        import mlflow
+
+        existing = mlflow.MlflowClient().get_run(self.run_id).data.params
+        fresh = {k: str(v) for k, v in flatten(params).items() if k not in existing}
+        for chunk in _chunks(list(fresh.items())):
+            mlflow.log_params(dict(chunk))
+
+    def log_metrics(self, values: dict[str, float], step: int) -> None:
+        import mlflow
+
+        mlflow.log_metrics({k: float(v) for k, v in values.items()}, step=step)
+
+    def log_step_metrics(self, rows: list[dict], keys: list[str]) -> None:
+        import mlflow
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(key, float(row[key]), now, int(row["step"])) for row in rows for key in keys]
+        client = mlflow.MlflowClient()
+        for chunk in _chunks(metrics, _METRICS_PER_BATCH):
+            client.log_batch(self.run_id, metrics=chunk, synchronous=True)
+
+    def log_image(self, image, key: str, step: int) -> None:
+        import mlflow
+
+        mlflow.log_image(image, key=key, step=step)
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        import mlflow
+
+        if Path(path).is_dir():
+            mlflow.log_artifacts(str(path), artifact_path)
+        else:
+            mlflow.log_artifact(str(path), artifact_path)
+
+    def log_text(self, text: str, name: str) -> None:
+        import mlflow
+
+        mlflow.log_text(text, name)
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        import mlflow
+
+        mlflow.set_tags({k: str(v) for k, v in tags.items()})
+
+    def log_keras_model(self, model, name: str, example_input) -> None:
+        """The model with a signature inferred from one real input and its output."""
+        import mlflow
+        from mlflow.models import infer_signature
+
+        import synthset
+
+        signature = infer_signature(example_input, model.predict(example_input, verbose=0))
+        mlflow.keras.log_model(
+            model,
+            name=name,
+            signature=signature,
+            pip_requirements=_requirements(),
+            metadata={"synthset_version": synthset.__version__},
+        )
+
+
+@contextlib.contextmanager
+def run(experiment_id: str, name: str, parent_id: str | None, resume_id: str | None, tags: dict[str, str]) -> Iterator[Tracker]:
+    """An MLflow run that ends FINISHED, FAILED or KILLED (SIGTERM included), never left RUNNING.
+
+    ``resume_id`` continues the run of an interrupted attempt, so one training is one run.
+    """
+    import mlflow
+
+    os.environ.pop("MLFLOW_RUN_ID", None)  # start_run() would otherwise reuse the outer run
+    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        if resume_id:
+            active = mlflow.start_run(run_id=resume_id)
+        else:
+            active = mlflow.start_run(experiment_id=experiment_id, run_name=name, parent_run_id=parent_id, tags=tags)
+        status = "FAILED"
+        try:
+            yield Tracker(active.info.run_id)
+            status = "FINISHED"
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        finally:
+            mlflow.end_run(status)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _chunks(items: list, size: int = _PARAMS_PER_BATCH) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("keras", "numpy")] + [
+        f"tensorflow-cpu=={version('tensorflow-cpu')}" if _installed("tensorflow-cpu") else f"tensorflow=={version('tensorflow')}"
+    ]
+
+
+def _installed(name: str) -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version(name)
+        return True
+    except PackageNotFoundError:
+        return False

@@ -1,0 +1,1 @@
+"""Training loops are Keras ``fit()`` calls; this package assembles their inputs and callbacks."""

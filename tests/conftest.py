@@ -1,0 +1,72 @@
+"""Shared fixtures: the project's own params.yaml, and a tiny MNIST-shaped dataset drawn here."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def draw_digits(count_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 (N, 28, 28) images of the digit glyphs 0-9, jittered, so classes are learnable offline."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    rng = np.random.default_rng(seed)
+    font = ImageFont.load_default(size=22)
+    images, labels = [], []
+    for label in range(10):
+        for _ in range(count_per_class):
+            canvas = Image.new("L", (28, 28), 0)
+            dx, dy = rng.integers(-3, 4, size=2)
+            ImageDraw.Draw(canvas).text((8 + dx, 1 + dy), str(label), fill=int(rng.integers(180, 256)), font=font)
+            images.append(np.asarray(canvas))
+            labels.append(label)
+    return np.stack(images).astype(np.uint8), np.asarray(labels, dtype=np.uint8)
+
+
+def write_tiny_mnist(directory: Path, train_per_class: int = 60, test_per_class: int = 20) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    train_images, train_labels = draw_digits(train_per_class, seed=0)
+    test_images, test_labels = draw_digits(test_per_class, seed=1)
+    for name, array in {"train_images": train_images, "train_labels": train_labels,
+                        "test_images": test_images, "test_labels": test_labels}.items():
+        np.save(directory / f"{name}.npy", array, allow_pickle=False)
+
+
+@pytest.fixture
+def params_raw() -> dict:
+    return yaml.safe_load((PROJECT / "params.yaml").read_text())
+
+
+@pytest.fixture
+def tiny_params(params_raw):
+    from synthset import config
+
+    return config.resolve(params_raw, "params.yaml", scale="tiny")
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, params_raw):
+    """A scratch project directory with tiny MNIST in data/ and params.yaml at the tiny scale; cwd set there."""
+    write_tiny_mnist(tmp_path / "data" / "mnist")
+    params_raw["scale"] = "tiny"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params_raw, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    return tmp_path
+
+
+def copy_project(destination: Path) -> Path:
+    """The files a clone has (no data, artifacts, caches or environment)."""
+    for name in ("dvc.yaml", "params.yaml", "MLproject", "pyproject.toml"):
+        shutil.copy(PROJECT / name, destination / name)
+    shutil.copytree(PROJECT / "src", destination / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return destination

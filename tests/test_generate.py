@@ -1,0 +1,52 @@
+import json
+
+import numpy as np
+import pytest
+
+from synthset import config, paths
+from synthset.errors import SynthsetError
+from synthset.generate import generate_dataset, load_synthetic
+from synthset.training.gan import build_gan
+
+
+def _fake_generators(params, labels):
+    """Untrained generators saved where training would put them: generation only needs the files."""
+    for label in labels:
+        gan = build_gan(params.gan, params.mnist.image_shape, seed=label)
+        path = paths.generator_checkpoint(paths.gan_dir("mnist", label), 1)
+        path.parent.mkdir(parents=True)
+        gan.generator.save(path)
+
+
+def test_generation_writes_uint8_archives_and_a_manifest(project):
+    params = config.load()
+    _fake_generators(params, params.mnist.classes)
+    generate_dataset(params, "mnist")
+    images, labels = load_synthetic("mnist", params.mnist.classes)
+    count = params.generate.images_per_class
+    assert images.dtype == np.uint8 and images.shape == (10 * count, 28, 28, 1)
+    assert np.bincount(labels).tolist() == [count] * 10
+    manifest = json.loads((paths.synthetic_dir("mnist") / "manifest.json").read_text())
+    assert manifest["classes"]["3"]["checkpoint"] == "generator_epoch_001.keras"
+
+
+def test_failed_generation_leaves_no_dataset_under_the_final_name(project):
+    params = config.load()
+    _fake_generators(params, params.mnist.classes[:5])  # classes 5-9 have no generator
+    with pytest.raises(SynthsetError, match="no generator checkpoints"):
+        generate_dataset(params, "mnist")
+    assert not paths.synthetic_dir("mnist").exists()
+    assert not list(paths.synthetic_dir("mnist").parent.glob("*.partial"))
+
+
+def test_incomplete_or_altered_dataset_is_refused(project):
+    params = config.load()
+    _fake_generators(params, params.mnist.classes)
+    generate_dataset(params, "mnist")
+    archive = paths.synthetic_archive("mnist", 4)
+    archive.write_bytes(archive.read_bytes()[:-10])
+    with pytest.raises(SynthsetError, match="class_4.npz: missing or changed"):
+        load_synthetic("mnist", params.mnist.classes)
+    (paths.synthetic_dir("mnist") / "manifest.json").unlink()
+    with pytest.raises(SynthsetError, match="incomplete"):
+        load_synthetic("mnist", params.mnist.classes)

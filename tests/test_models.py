@@ -1,0 +1,77 @@
+import keras
+import numpy as np
+import pytest
+
+from synthset.models.classifier import build_classifier
+from synthset.models.gan import build_discriminator, build_generator
+from synthset.training.gan import build_gan, build_optimizers
+
+
+@pytest.mark.parametrize("scale", ["default", "paper", "tiny"])
+def test_gan_shapes_at_every_scale(params_raw, scale):
+    from synthset import config
+
+    params = config.resolve(params_raw, scale=scale)
+    gan = build_gan(params.gan, params.mnist.image_shape, seed=0)
+    images = gan.generator(np.zeros((3, params.gan.latent_dim), "float32"))
+    assert tuple(images.shape) == (3, 28, 28, 1)
+    assert tuple(gan.discriminator(images).shape) == (3, 1)
+
+
+def test_generator_output_is_tanh_bounded():
+    generator = build_generator(latent_dim=10, image_shape=(16, 16, 3), base_size=4, base_filters=8, filters=[8, 4],
+                                kernel_size=3, dropout=0.4, bn_momentum=0.9)
+    images = keras.ops.convert_to_numpy(generator(np.random.default_rng(0).normal(size=(5, 10)) * 100))
+    assert images.shape == (5, 16, 16, 3) and np.abs(images).max() <= 1.0
+
+
+def test_generator_refuses_sizes_that_do_not_reach_the_image():
+    with pytest.raises(ValueError, match="base_size \\* 2\\*\\*len\\(filters\\)"):
+        build_generator(latent_dim=10, image_shape=(28, 28, 1), base_size=8, base_filters=8, filters=[8, 4],
+                        kernel_size=3, dropout=0.0, bn_momentum=0.9)
+
+
+def test_discriminator_is_strided_without_pooling():
+    discriminator = build_discriminator(image_shape=(28, 28, 1), filters=[8, 16], strides=[2, 2], kernel_size=3,
+                                        dropout=0.4, leaky_relu_slope=0.2)
+    kinds = {type(layer).__name__ for layer in discriminator.layers}
+    assert "MaxPooling2D" not in kinds and {"Conv2D", "LeakyReLU", "Dropout", "Dense"} <= kinds
+
+
+def test_train_step_reports_per_step_losses_and_accuracies(tiny_params):
+    gan = build_gan(tiny_params.gan, (28, 28, 1), seed=0)
+    real = np.random.default_rng(0).uniform(-1, 1, size=(32, 28, 28, 1)).astype("float32")
+    history = gan.fit(real, batch_size=16, epochs=1, verbose=0)
+    for key in ("d_loss", "g_loss", "d_acc_real", "d_acc_fake"):
+        assert np.isfinite(history.history[key][-1])
+    assert 0.0 <= history.history["d_acc_real"][-1] <= 1.0
+
+
+def test_training_moves_both_networks(tiny_params):
+    gan = build_gan(tiny_params.gan, (28, 28, 1), seed=0)
+    gan.build()
+    before_d = [w.numpy().copy() for w in gan.discriminator.trainable_weights]
+    before_g = [w.numpy().copy() for w in gan.generator.trainable_weights]
+    gan.fit(np.zeros((16, 28, 28, 1), "float32"), batch_size=16, epochs=1, verbose=0)
+    assert any(not np.allclose(a, b.numpy()) for a, b in zip(before_d, gan.discriminator.trainable_weights))
+    assert any(not np.allclose(a, b.numpy()) for a, b in zip(before_g, gan.generator.trainable_weights))
+
+
+def test_rmsprop_uses_the_papers_rates_and_time_decay(tiny_params):
+    settings = tiny_params.gan.model_copy(update={"optimizer": "rmsprop"})
+    d_optimizer, g_optimizer = build_optimizers(settings)
+    assert isinstance(d_optimizer, keras.optimizers.RMSprop)
+    schedule = g_optimizer.learning_rate if callable(g_optimizer.learning_rate) else g_optimizer._learning_rate
+    assert float(schedule(0)) == pytest.approx(4e-4)
+    assert float(schedule(10**8)) == pytest.approx(4e-4 / (1 + 3e-8 * 10**8))
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (64, 64, 3)])
+def test_classifier_is_five_conv_pool_blocks(shape):
+    model = build_classifier(image_shape=shape, num_classes=10, filters=[4, 4, 4, 4, 4], kernel_size=3, dropout=0.5,
+                             dense_units=8)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds.count("Conv2D") == 5 and kinds.count("MaxPooling2D") == 5 and kinds.count("Dense") == 2
+    probabilities = keras.ops.convert_to_numpy(model(np.zeros((2, *shape), "uint8")))
+    assert probabilities.shape == (2, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)

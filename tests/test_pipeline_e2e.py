@@ -1,0 +1,101 @@
+"""`dvc repro` of the real pipeline on the tiny scale, in a fresh copy of the project."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+
+from conftest import copy_project, write_tiny_mnist
+
+pytestmark = pytest.mark.e2e
+SOURCES = ["real", "augmented", "synthetic", "real_plus_synthetic"]
+
+
+def _run(command, cwd, env):
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{command} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    root = copy_project(tmp_path_factory.mktemp("clone"))
+    write_tiny_mnist(root / "data" / "mnist")
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    raw["scale"] = "tiny"
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # `synthset` and `dvc` of this env
+    dvc = [str(Path(sys.executable).parent / "dvc")]
+    _run(["git", "init", "-q"], root, env)
+    _run(dvc + ["init", "-q"], root, env)
+    _run(dvc + ["add", "-q", "data"], root, env)
+    log = _run(dvc + ["repro"], root, env)
+    return root, env, dvc, log
+
+
+def test_metrics_file_holds_study1_numbers(pipeline):
+    root, *_ = pipeline
+    metrics = json.loads((root / "metrics" / "study1.json").read_text())["study1"]["mnist"]
+    for source in SOURCES:
+        assert 0.0 <= metrics[f"val_accuracy_{source}"] <= 1.0
+    expected_gap = 100 * (metrics["val_accuracy_real"] - metrics["val_accuracy_synthetic"])
+    assert metrics["synthetic_gap_pp"] == pytest.approx(expected_gap, abs=0.02)
+    history = (root / "metrics" / "mnist" / "classifier" / "synthetic.csv").read_text().splitlines()
+    assert history[0] == "epoch,train_accuracy,train_loss,val_accuracy,val_loss" and len(history) == 1 + 2
+
+
+def test_generated_dataset_is_a_dvc_output(pipeline):
+    root, *_ = pipeline
+    lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
+    outs = [out["path"] for out in lock["generate@mnist"]["outs"]]
+    assert outs == ["artifacts/mnist/synthetic"]
+    assert sorted(p.name for p in (root / "artifacts/mnist/synthetic").iterdir()) == sorted(
+        [f"class_{label}.npz" for label in range(10)] + ["manifest.json"]
+    )
+
+
+def test_mlflow_store_holds_parent_gan_runs_and_classifier_runs(pipeline):
+    root, *_ = pipeline
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    experiment = client.get_experiment_by_name("synthset-mnist")
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    parents = [r for r in runs if "synthset.parent_key" in r.data.tags]
+    assert len(parents) == 1
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    assert sorted(int(r.data.tags["synthset.label"]) for r in children) == list(range(10))
+    data_version = yaml.safe_load((root / "data.dvc").read_text())["outs"][0]["md5"]
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert child.data.tags["synthset.data_version"] == data_version
+        assert len(child.data.tags["synthset.git_commit"]) > 0
+        history = client.get_metric_history(child.info.run_id, "g_loss")
+        assert len(history) == 2 * 2  # 2 epochs of 32 images in batches of 16
+        artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
+        assert "images" in artifacts and "history.csv" in artifacts
+    classifiers = [r for r in runs if r.data.tags.get("synthset.stage") == "train_classifier"]
+    assert sorted(r.data.tags["synthset.source"] for r in classifiers) == sorted(SOURCES)
+    for run in classifiers:
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")] == [1, 2]
+    models = mlflow.search_logged_models(experiment_ids=[experiment.experiment_id], output_format="list")
+    assert {m.name for m in models} == {"generator", "classifier"} and len(models) == 14
+
+
+def test_second_repro_does_nothing_and_gan_change_reruns_only_its_dependents(pipeline):
+    root, env, dvc, _ = pipeline
+    again = _run(dvc + ["repro"], root, env)
+    assert "Running stage" not in again
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    raw["scales"]["tiny"]["gan"]["epochs"] = 3
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    status = json.loads(_run(dvc + ["status", "--json"], root, env))
+    changed = set(status)
+    assert {f"train_gan@mnist-{label}" for label in range(10)} <= changed
+    assert {"generate@mnist", "train_cnn_synthetic@mnist", "train_cnn_real_plus_synthetic@mnist"} <= changed
+    assert not changed & {"prepare", "train_cnn_real@mnist", "train_cnn_augmented@mnist"}

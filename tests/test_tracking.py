@@ -1,0 +1,57 @@
+import time
+
+import mlflow
+import pytest
+
+from synthset import tracking
+from synthset.errors import SynthsetError
+
+
+def test_unreachable_server_fails_fast_with_its_address(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
+    started = time.monotonic()
+    with pytest.raises(SynthsetError, match=r"(?s)http://127.0.0.1:9 is unreachable.*unset it"):
+        tracking.connect()
+    assert time.monotonic() - started < 30
+
+
+def test_default_store_is_sqlite_in_the_project(monkeypatch, tmp_path):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert tracking.tracking_uri() == f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+def test_runs_with_the_same_key_share_one_parent(project):
+    tracking.connect()
+    first, experiment = tracking.parent_run("synthset-test", "parent", "key-a", {"gan": {"epochs": 3}})
+    again, _ = tracking.parent_run("synthset-test", "parent", "key-a", {"gan": {"epochs": 3}})
+    other, _ = tracking.parent_run("synthset-test", "parent", "key-b", {"gan": {"epochs": 4}})
+    assert first == again != other
+    assert mlflow.MlflowClient().get_run(first).data.params["gan.epochs"] == "3"
+
+
+def test_failed_and_interrupted_runs_are_never_left_running(project):
+    tracking.connect()
+    experiment_id, _ = tracking.experiment("synthset-test")
+    ids = {}
+    for name, error in (("failed", RuntimeError), ("killed", KeyboardInterrupt)):
+        with pytest.raises(error):
+            with tracking.run(experiment_id, name, None, None, {}) as tracker:
+                ids[name] = tracker.run_id
+                raise error("stop")
+    client = mlflow.MlflowClient()
+    assert client.get_run(ids["failed"]).info.status == "FAILED"
+    assert client.get_run(ids["killed"]).info.status == "KILLED"
+
+
+def test_outer_mlflow_run_becomes_the_parent(project, monkeypatch):
+    tracking.connect()
+    outer = mlflow.MlflowClient().create_run(tracking.experiment("outer")[0])
+    monkeypatch.setenv("MLFLOW_RUN_ID", outer.info.run_id)
+    experiment_id, parent = tracking.experiment("synthset-mnist")
+    assert (experiment_id, parent) == (outer.info.experiment_id, outer.info.run_id)
+    with tracking.run(experiment_id, "child", parent, None, {}) as tracker:
+        assert tracker.run_id != outer.info.run_id
+    child = mlflow.MlflowClient().get_run(tracker.run_id)
+    assert child.data.tags["mlflow.parentRunId"] == outer.info.run_id
