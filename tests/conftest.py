@@ -40,6 +40,18 @@ def write_tiny_mnist(directory: Path, train_per_class: int = 60, test_per_class:
         np.save(directory / f"{name}.npy", array, allow_pickle=False)
 
 
+@pytest.fixture(autouse=True)
+def _forget_mlflow_tracking_uri():
+    """mlflow.set_tracking_uri() is process-global and outranks MLFLOW_TRACKING_URI: reset it per test."""
+    yield
+    import mlflow
+
+    outer = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(None)  # also unsets the variable, which the process had before the test
+    if outer is not None:
+        os.environ["MLFLOW_TRACKING_URI"] = outer
+
+
 @pytest.fixture
 def params_raw() -> dict:
     return yaml.safe_load((PROJECT / "params.yaml").read_text())

@@ -58,7 +58,7 @@ def test_killed_run_resumes_where_it_stopped(project):
     assert len(list((out / "checkpoints").glob("*.keras"))) == 40
     assert not paths.gan_work_dir("mnist", 3).exists()
 
-    client = mlflow.MlflowClient()
+    client = mlflow.MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
     runs = client.search_runs(
         [client.get_experiment_by_name("synthset-mnist").experiment_id],
         filter_string="tags.`synthset.label` = '3'",
@@ -69,3 +69,40 @@ def test_killed_run_resumes_where_it_stopped(project):
     assert run.data.tags["synthset.resumed_from_epoch"] == str(epochs_done)
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "d_loss")]
     assert len(steps) == len(history)  # no duplicate steps from the interrupted epoch
+
+
+class _RecordingTracker:
+    def __init__(self, last_step):
+        self.last, self.images, self.rows = last_step, [], []
+
+    def last_step(self, key):
+        return self.last
+
+    def log_image(self, image, key, step):
+        self.images.append(step)
+
+    def log_step_metrics(self, rows, keys):
+        self.rows.extend(rows)
+
+
+def test_backfill_sends_checkpointed_epochs_the_tracker_missed(tmp_path):
+    """A kill between an epoch's checkpoint and its tracker call loses nothing on resume."""
+    import numpy as np
+
+    from synthset.imaging import save_png
+    from synthset.training.callbacks import EpochToTracker, StepHistory
+
+    history = StepHistory(tmp_path / "history.csv", ["d_loss"], steps_per_epoch=2)
+    for epoch in range(4):  # epoch 3 was interrupted before its checkpoint
+        history.on_epoch_begin(epoch)
+        for batch in range(2):
+            history.on_train_batch_end(batch, {"d_loss": epoch + batch / 10})
+        history.on_epoch_end(epoch)
+        save_png(np.zeros((4, 4), np.uint8), paths.sample_grid(tmp_path, epoch + 1))
+    history.truncate_to(3)
+    tracker = _RecordingTracker(last_step=1)  # saw epoch 0 only
+
+    assert EpochToTracker(tracker, history, tmp_path).backfill(epochs_done=3) == 2
+    assert [row["step"] for row in tracker.rows] == [2, 3, 4, 5]
+    assert tracker.images == [2, 3]
+    assert EpochToTracker(_RecordingTracker(last_step=5), history, tmp_path).backfill(epochs_done=3) == 0

@@ -149,6 +149,12 @@ class Tracker:
         for chunk in _chunks(metrics, _METRICS_PER_BATCH):
             client.log_batch(self.run_id, metrics=chunk, synchronous=True)
 
+    def last_step(self, key: str) -> int:
+        """The highest step logged for metric ``key`` in this run, -1 if none."""
+        import mlflow
+
+        return max((m.step for m in mlflow.MlflowClient().get_metric_history(self.run_id, key)), default=-1)
+
     def log_image(self, image, key: str, step: int) -> None:
         import mlflow
 

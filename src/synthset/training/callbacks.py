@@ -8,6 +8,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from PIL import Image
 
 from synthset import paths
 from synthset.datasets import from_tanh_range
@@ -15,25 +16,29 @@ from synthset.imaging import image_grid, save_png
 
 
 class StepHistory(keras.callbacks.Callback):
-    """Per-step values returned by ``train_step``, appended to a CSV and sent to the tracker each epoch.
+    """Per-step values returned by ``train_step``, appended to a CSV at the end of each epoch.
 
     Rows are buffered within an epoch and written at its end, in step with the epoch checkpoints:
     after an interrupted run resumes, the file holds exactly the steps of the completed epochs.
     """
 
-    def __init__(self, path: Path, tracker, keys: list[str], steps_per_epoch: int):
+    def __init__(self, path: Path, keys: list[str], steps_per_epoch: int):
         super().__init__()
-        self.path, self.tracker, self.keys, self.steps_per_epoch = Path(path), tracker, keys, steps_per_epoch
+        self.path, self.keys, self.steps_per_epoch = Path(path), keys, steps_per_epoch
         self.rows: list[dict] = []
         self.epoch = 0
 
     def truncate_to(self, epochs_done: int) -> None:
         """Drop rows of epochs that were interrupted before their checkpoint."""
+        self._write(self.read(before_epoch=epochs_done), mode="w")
+
+    def read(self, before_epoch: int | None = None) -> list[dict]:
         if not self.path.exists():
-            return
+            return []
         with self.path.open() as handle:
-            kept = [row for row in csv.DictReader(handle) if int(row["epoch"]) < epochs_done]
-        self._write(kept, mode="w")
+            rows = [{"step": int(r["step"]), "epoch": int(r["epoch"]), **{k: float(r[k]) for k in self.keys}}
+                    for r in csv.DictReader(handle)]
+        return [r for r in rows if before_epoch is None or r["epoch"] < before_epoch]
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.rows = epoch, []
@@ -44,7 +49,6 @@ class StepHistory(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._write(self.rows, mode="a")
-        self.tracker.log_step_metrics(self.rows, self.keys)
 
     def _write(self, rows, mode):
         new_file = mode == "w" or not self.path.exists()
@@ -59,26 +63,55 @@ class StepHistory(keras.callbacks.Callback):
 class GeneratorSnapshots(keras.callbacks.Callback):
     """Each epoch: save the generator and a grid of images from fixed noise (the paper's Figures 3 and 5)."""
 
-    def __init__(self, run_dir: Path, noise: np.ndarray, grid_size: int, tracker):
+    def __init__(self, run_dir: Path, noise: np.ndarray, grid_size: int):
         super().__init__()
-        self.run_dir, self.noise, self.grid_size, self.tracker = Path(run_dir), noise, grid_size, tracker
+        self.run_dir, self.noise, self.grid_size = Path(run_dir), noise, grid_size
 
     def on_epoch_end(self, epoch, logs=None):
         generator = self.model.generator
         number = epoch + 1
         generator.save(_fresh(paths.generator_checkpoint(self.run_dir, number)))
         images = from_tanh_range(generator(self.noise, training=False))
-        grid = image_grid(images, self.grid_size)
-        save_png(grid, _fresh(paths.sample_grid(self.run_dir, number)))
-        self.tracker.log_image(grid, key="samples", step=number)
+        save_png(image_grid(images, self.grid_size), _fresh(paths.sample_grid(self.run_dir, number)))
+
+
+class EpochToTracker(keras.callbacks.Callback):
+    """Send a finished epoch's step metrics and sample grid to the tracker.
+
+    Placed after the checkpoint callback, so the tracker only ever sees epochs that a resumed run
+    will not repeat; ``backfill`` sends the epochs a kill caught between checkpoint and tracker.
+    """
+
+    def __init__(self, tracker, history: StepHistory, run_dir: Path):
+        super().__init__()
+        self.tracker, self.history, self.run_dir = tracker, history, Path(run_dir)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._send(epoch, self.history.rows)
+
+    def backfill(self, epochs_done: int) -> int:
+        """Send completed epochs the tracker has not seen; return how many there were."""
+        last_step = self.tracker.last_step(self.history.keys[0])
+        missing = [row for row in self.history.read(before_epoch=epochs_done) if row["step"] > last_step]
+        epochs = sorted({row["epoch"] for row in missing})
+        for epoch in epochs:
+            self._send(epoch, [row for row in missing if row["epoch"] == epoch])
+        return len(epochs)
+
+    def _send(self, epoch: int, rows: list[dict]) -> None:
+        number = epoch + 1
+        grid = paths.sample_grid(self.run_dir, number)
+        if grid.exists():
+            self.tracker.log_image(np.asarray(Image.open(grid)), key="samples", step=number)
+        self.tracker.log_step_metrics(rows, self.history.keys)
 
 
 class EpochTimer(keras.callbacks.Callback):
     """One progress line per epoch for logs that are files, not terminals."""
 
-    def __init__(self, label: str, epochs: int, tracker=None):
+    def __init__(self, label: str, epochs: int):
         super().__init__()
-        self.label, self.epochs, self.tracker = label, epochs, tracker
+        self.label, self.epochs = label, epochs
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
@@ -87,8 +120,6 @@ class EpochTimer(keras.callbacks.Callback):
         seconds = time.perf_counter() - self.started
         shown = ", ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items())
         print(f"[{self.label}] epoch {epoch + 1}/{self.epochs} in {seconds:.1f}s: {shown}", flush=True)
-        if self.tracker is not None:
-            self.tracker.log_metrics({"epoch_seconds": seconds}, step=epoch + 1)
 
 
 def _fresh(path: Path) -> Path:

@@ -14,7 +14,7 @@ from synthset import paths, tracking
 from synthset.config import GanParams, Params
 from synthset.datasets import images_of_class, to_tanh_range
 from synthset.models.gan import GAN, build_discriminator, build_generator
-from synthset.training.callbacks import EpochTimer, GeneratorSnapshots, StepHistory
+from synthset.training.callbacks import EpochTimer, EpochToTracker, GeneratorSnapshots, StepHistory
 from synthset.versions import file_md5
 
 STEP_METRICS = ["d_loss", "g_loss", "d_acc_real", "d_acc_fake"]
@@ -133,19 +133,23 @@ def train_gan(params: Params, dataset: str, label: int) -> Path:
         model.build(images[:1].shape)
         noise = np.random.default_rng(seed).standard_normal((gan.sample_grid_size**2, gan.latent_dim)).astype("float32")
         dataset_tf = _batches(images, gan.batch_size, seed)
-        steps = -(-len(images) // gan.batch_size)
-        history = StepHistory(paths.gan_history(attempt.run_dir), tracker, STEP_METRICS, steps)
+        history = StepHistory(paths.gan_history(attempt.run_dir), STEP_METRICS, int(dataset_tf.cardinality()))
         history.truncate_to(epochs_done)
+        to_tracker = EpochToTracker(tracker, history, attempt.run_dir)
+        if epochs_done and (sent := to_tracker.backfill(epochs_done)):
+            print(f"[gan {dataset}/{label}] sent {sent} checkpointed epoch(s) MLflow had not received", flush=True)
         model.fit(
             dataset_tf,
             epochs=gan.epochs,
             verbose=0,
             callbacks=[
                 history,
-                GeneratorSnapshots(attempt.run_dir, noise, gan.sample_grid_size, tracker),
-                EpochTimer(f"gan {dataset}/{label}", gan.epochs, tracker),
-                # Last, so an epoch counts as done only once its history and snapshots are written.
+                GeneratorSnapshots(attempt.run_dir, noise, gan.sample_grid_size),
+                EpochTimer(f"gan {dataset}/{label}", gan.epochs),
+                # An epoch counts as done once its checkpoint is written, after its history and
+                # snapshots; only then does the tracker hear of it.
                 keras.callbacks.BackupAndRestore(str(attempt.backup_dir), double_checkpoint=True),
+                to_tracker,
             ],
         )
         tracker.log_keras_model(model.generator, "generator", noise[:4])
