@@ -83,3 +83,23 @@ def test_load_reads_selected_scale(tmp_path, params_raw):
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params_raw))
     assert config.load(path).gan.epochs == params_raw["scales"]["tiny"]["gan"]["epochs"]
+
+
+def test_generate_epoch_is_selected_last_or_a_number(params_raw):
+    assert config.resolve(params_raw).generate.epoch == "selected"
+    params_raw["generate"]["epoch"] = 4
+    assert config.resolve(params_raw).generate.epoch == 4
+    params_raw["generate"]["epoch"] = "best"
+    assert "generate.epoch" in _error(params_raw)
+
+
+def test_unknown_selection_metric_is_named(params_raw):
+    params_raw["quality"]["selection_metric"] = "inception_score"
+    message = _error(params_raw)
+    assert "quality.selection_metric" in message and "'inception_score'" in message
+
+
+def test_holdout_too_small_for_the_knn_metrics_is_refused(params_raw):
+    params_raw["scales"]["tiny"]["mnist"]["holdout_per_class"] = 8
+    message = _error(params_raw)
+    assert "mnist.holdout_per_class=8" in message and "quality.nearest_k=5" in message and "scale 'tiny'" in message

@@ -16,6 +16,9 @@ def _fake_generators(params, labels):
         path = paths.generator_checkpoint(paths.gan_dir("mnist", label), 1)
         path.parent.mkdir(parents=True)
         gan.generator.save(path)
+    choice = {"metric": "fid", "classes": {str(label): {"epoch": 1, "fid": 1.0} for label in labels}}
+    paths.epoch_choice("mnist").parent.mkdir(parents=True, exist_ok=True)
+    paths.epoch_choice("mnist").write_text(json.dumps(choice))
 
 
 def test_generation_writes_uint8_archives_and_a_manifest(project):
@@ -50,3 +53,18 @@ def test_incomplete_or_altered_dataset_is_refused(project):
     (paths.synthetic_dir("mnist") / "manifest.json").unlink()
     with pytest.raises(SynthsetError, match="incomplete"):
         load_synthetic("mnist", params.mnist.classes)
+
+
+def test_generation_uses_the_selected_epoch_of_each_class(project):
+    params = config.load()
+    _fake_generators(params, params.mnist.classes)
+    later = build_gan(params.gan, params.mnist.image_shape, seed=99).generator
+    later.save(paths.generator_checkpoint(paths.gan_dir("mnist", 4), 2))
+    choice = json.loads(paths.epoch_choice("mnist").read_text())
+    choice["classes"]["4"]["epoch"] = 2
+    paths.epoch_choice("mnist").write_text(json.dumps(choice))
+
+    generate_dataset(params, "mnist")
+    manifest = json.loads((paths.synthetic_dir("mnist") / "manifest.json").read_text())
+    assert manifest["classes"]["4"]["checkpoint"] == "generator_epoch_002.keras"
+    assert manifest["classes"]["3"]["checkpoint"] == "generator_epoch_001.keras"

@@ -46,8 +46,21 @@ def test_metrics_file_holds_study1_numbers(pipeline):
         assert 0.0 <= metrics[f"val_accuracy_{source}"] <= 1.0
     expected_gap = 100 * (metrics["val_accuracy_real"] - metrics["val_accuracy_synthetic"])
     assert metrics["synthetic_gap_pp"] == pytest.approx(expected_gap, abs=0.02)
+    assert metrics["seeds"] == 1 and metrics["val_accuracy_synthetic_std"] == 0.0
     history = (root / "metrics" / "mnist" / "classifier" / "synthetic.csv").read_text().splitlines()
-    assert history[0] == "epoch,train_accuracy,train_loss,val_accuracy,val_loss" and len(history) == 1 + 2
+    assert history[0].startswith("epoch,train_accuracy,train_loss,val_accuracy,val_loss,") and len(history) == 1 + 2
+
+
+def test_quality_metrics_and_epoch_choice_come_from_the_pipeline(pipeline):
+    root, *_ = pipeline
+    quality = json.loads((root / "metrics" / "mnist" / "quality.json").read_text())["quality"]["mnist"]
+    for name in ("fid", "kid", "precision", "recall", "density", "coverage", "near_copy_share", "label_fidelity"):
+        assert name in quality and f"{name}_floor" in quality
+    assert sorted(quality["per_class"], key=int) == [str(c) for c in range(10)]
+    choice = json.loads((root / "metrics" / "mnist" / "epoch_choice.json").read_text())
+    manifest = json.loads((root / "artifacts" / "mnist" / "synthetic" / "manifest.json").read_text())
+    for label, entry in choice["classes"].items():
+        assert manifest["classes"][label]["checkpoint"] == f"generator_epoch_{entry['epoch']:03d}.keras"
 
 
 def test_generated_dataset_is_a_dvc_output(pipeline):
@@ -84,7 +97,9 @@ def test_mlflow_store_holds_parent_gan_runs_and_classifier_runs(pipeline):
     for run in classifiers:
         assert [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")] == [1, 2]
     models = mlflow.search_logged_models(experiment_ids=[experiment.experiment_id], output_format="list")
-    assert {m.name for m in models} == {"generator", "classifier"} and len(models) == 14
+    assert sorted(m.name for m in models) == ["classifier"] * 4 + ["feature_network"] + ["generator"] * 10
+    stages = {r.data.tags.get("synthset.stage") for r in runs}
+    assert {"train_features", "select_epochs", "assess_quality"} <= stages
 
 
 def test_second_repro_does_nothing_and_gan_change_reruns_only_its_dependents(pipeline):
@@ -101,5 +116,7 @@ def test_second_repro_does_nothing_and_gan_change_reruns_only_its_dependents(pip
     edges = {tuple(part.strip().strip('"') for part in line.rstrip(";").split("->"))
              for line in _run(dvc + ["dag", "--dot"], root, env).splitlines() if "->" in line}
     assert {(f"train_gan@mnist-{label}", "generate@mnist") for label in range(10)} <= edges
+    assert {("train_gan@mnist-0", "select_epochs@mnist"), ("select_epochs@mnist", "generate@mnist"),
+            ("generate@mnist", "assess_quality@mnist"), ("train_features@mnist", "select_epochs@mnist")} <= edges
     assert {("generate@mnist", "train_cnn_synthetic@mnist"), ("generate@mnist", "train_cnn_real_plus_synthetic@mnist")} <= edges
     assert not {("generate@mnist", "train_cnn_real@mnist"), ("generate@mnist", "train_cnn_augmented@mnist")} & edges

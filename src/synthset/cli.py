@@ -47,6 +47,27 @@ def train_gan(args) -> None:
     print(f"[gan {args.dataset}/{args.label}] done: {out}")
 
 
+def train_features(args) -> None:
+    from synthset.training.features import train_feature_network
+
+    summary = train_feature_network(_params(args), args.dataset)
+    print(f"[features {args.dataset}] done: holdout accuracy {summary['holdout_accuracy']:.4f}")
+
+
+def select_epochs(args) -> None:
+    from synthset.selection import select_epochs as select
+
+    select(_params(args), args.dataset)
+
+
+def assess(args) -> None:
+    from synthset.assessment import assess_synthetic
+
+    summary = assess_synthetic(_params(args), args.dataset)["quality"][args.dataset]
+    shown = ", ".join(f"{k} {summary[k]:.4g} (floor {summary[k + '_floor']:.4g})" for k in ("fid", "kid", "label_fidelity"))
+    print(f"[quality {args.dataset}] {shown}")
+
+
 def generate(args) -> None:
     from synthset.generate import generate_dataset
 
@@ -89,6 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("dataset", choices=DATASETS)
     command.add_argument("label", type=int)
     command.set_defaults(run=train_gan)
+
+    command = commands.add_parser("train-features", help="train the quality metrics' feature network")
+    command.add_argument("dataset", choices=DATASETS)
+    command.set_defaults(run=train_features)
+
+    command = commands.add_parser("select-epochs", help="score every kept generator epoch and choose one per class")
+    command.add_argument("dataset", choices=DATASETS)
+    command.set_defaults(run=select_epochs)
+
+    command = commands.add_parser("assess", help="quality metrics of the synthetic dataset against held-out real images")
+    command.add_argument("dataset", choices=DATASETS)
+    command.set_defaults(run=assess)
 
     command = commands.add_parser("generate", help="write the synthetic dataset from the trained generators")
     command.add_argument("dataset", choices=DATASETS)

@@ -93,13 +93,44 @@ class GanParams(Strict):
     batch_size: PositiveInt
     train_images_per_class: Annotated[int | None, Field(gt=0)]  # None: every training image of the class
     sample_grid_size: Annotated[int, Field(ge=2, le=16)]
+    checkpoint_every: PositiveInt  # keep the generator every N epochs (and the last) for epoch selection
     jit_compile: bool  # XLA: about 1.5x faster per step on CPU (benchmarks/gan_step.py)
 
 
 class GenerateParams(Strict):
     images_per_class: PositiveInt
-    epoch: Annotated[int, Field(ge=-1)]  # which generator checkpoint; -1 is the last epoch
+    # Which generator checkpoint: "selected" (the epoch-selection stage's choice per class), -1 (the
+    # last epoch) or an epoch number, the same for every class.
+    epoch: Literal["selected"] | Annotated[int, Field(ge=-1)]
     batch_size: PositiveInt
+
+
+class FeatureNetworkParams(Strict):
+    """The classifier whose penultimate layer is the feature space of the quality metrics."""
+
+    filters: list[PositiveInt] = Field(min_length=1)
+    feature_dim: PositiveInt
+    dropout: Rate
+    learning_rate: LearningRate
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    train_images_per_class: Annotated[int | None, Field(gt=0)]  # None: the whole training split
+
+
+QUALITY_METRICS = {  # name: True when higher is better
+    "fid": False, "kid": False, "classifier_score": True, "precision": True, "recall": True,
+    "density": True, "coverage": True, "near_copy_share": False, "label_fidelity": True,
+}
+
+
+class QualityParams(Strict):
+    """How synthetic images are compared with held-out real ones (``mnist.holdout_per_class`` per class)."""
+
+    kid_subsets: PositiveInt
+    kid_subset_size: Annotated[int, Field(ge=2)]
+    nearest_k: PositiveInt  # k of the k-NN balls of precision, recall, density and coverage
+    near_copy_quantile: Annotated[float, Field(gt=0.0, lt=0.5)]
+    selection_metric: Literal[tuple(QUALITY_METRICS)]  # picks each class's generator epoch
 
 
 class AugmentParams(Strict):
@@ -136,6 +167,7 @@ class ClassifierParams(Strict):
     # Images per class taken from each part of a source. None: all of them (real: the training
     # split; synthetic: everything generated; real_plus_synthetic: both, so twice as many).
     train_images_per_class: Annotated[int | None, Field(gt=0)]
+    seeds: PositiveInt  # trainings per source, with seeds seed, seed+1, ...: the metrics give mean and std
 
 
 class Params(Strict):
@@ -145,6 +177,17 @@ class Params(Strict):
     generate: GenerateParams
     augment: AugmentParams
     classifier: ClassifierParams
+    features: FeatureNetworkParams
+    quality: QualityParams
+
+    @model_validator(mode="after")
+    def _enough_for_quality(self):
+        # The holdout is halved into a reference and a floor sample; k-NN balls need k other points.
+        holdout, k = self.mnist.holdout_per_class, self.quality.nearest_k
+        if holdout // 2 <= k:
+            raise ValueError(f"mnist.holdout_per_class={holdout} is too few for quality.nearest_k={k}: "
+                             f"each half of the holdout needs more than {k} images per class")
+        return self
 
 
 ScaleName = Literal["default", "paper", "tiny"]

@@ -17,8 +17,10 @@ def study1_summary(params: Params, dataset: str) -> dict[str, float]:
         if not path.exists():
             raise SynthsetError(f"{path}: missing; the {source} classifier has not been trained (run `dvc repro`)")
         final = json.loads(path.read_text())
-        summary[f"val_accuracy_{source}"] = round(final["val_accuracy"], 4)
-        summary[f"val_loss_{source}"] = round(final["val_loss"], 4)
+        for name in ("val_accuracy", "val_loss"):
+            summary[f"{name}_{source}"] = round(final[name], 4)  # mean over seeds
+            summary[f"{name}_{source}_std"] = round(final[f"{name}_std"], 4)
+    summary["seeds"] = final["seeds"]
     summary["synthetic_gap_pp"] = round(100 * (summary["val_accuracy_real"] - summary["val_accuracy_synthetic"]), 2)
     return summary
 

@@ -18,16 +18,19 @@ from synthset.versions import file_md5
 MANIFEST = "manifest.json"
 
 
-def chosen_checkpoint(dataset: str, label: int, epoch: int) -> Path:
-    checkpoints = sorted((paths.gan_dir(dataset, label) / "checkpoints").glob("generator_epoch_*.keras"))
-    if not checkpoints:
-        raise SynthsetError(f"{paths.gan_dir(dataset, label)}: no generator checkpoints; run `dvc repro` to train the GAN")
+def chosen_checkpoint(dataset: str, label: int, epoch: int | str) -> Path:
+    """The generator file of ``generate.epoch``: "selected" (by metric), -1 (the last) or an epoch number."""
+    from synthset.selection import chosen_epochs, kept_checkpoints
+
+    checkpoints = kept_checkpoints(paths.gan_dir(dataset, label))
+    if epoch == "selected":
+        epoch = chosen_epochs(dataset)[label]
     if epoch == -1:
-        return checkpoints[-1]
-    path = paths.generator_checkpoint(paths.gan_dir(dataset, label), epoch)
-    if not path.exists():
-        raise SynthsetError(f"generate.epoch={epoch}: {path} does not exist (class {label} has {len(checkpoints)} epochs)")
-    return path
+        return checkpoints[max(checkpoints)]
+    if epoch not in checkpoints:
+        raise SynthsetError(f"generate.epoch={epoch}: class {label} kept no generator of that epoch "
+                            f"(kept: {sorted(checkpoints)}; gan.checkpoint_every sets which are kept)")
+    return checkpoints[epoch]
 
 
 def generate_dataset(params: Params, dataset: str) -> Path:

@@ -28,3 +28,15 @@ def write_atomically(path: Path):
             shutil.rmtree(partial, ignore_errors=True)
         elif partial.exists():
             partial.unlink()
+
+
+def save_model_atomically(model, path: Path) -> None:
+    """``model.save`` to a ``.keras`` path through a temporary name (Keras insists on the suffix)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.stem + ".partial.keras")
+    try:
+        model.save(partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

@@ -58,9 +58,43 @@ def classifier_history(dataset: str, source: str) -> Path:
     return METRICS / dataset / "classifier" / f"{source}.csv"
 
 
+def classifier_seed_history(dataset: str, source: str) -> Path:
+    """The curves of every seed, for bands in the report."""
+    return METRICS / dataset / "classifier" / f"{source}_seeds.csv"
+
+
 def classifier_summary(dataset: str, source: str) -> Path:
     return METRICS / dataset / "classifier" / f"{source}.json"
 
 
 def study1_metrics() -> Path:
     return METRICS / "study1.json"
+
+
+def feature_network(dataset: str) -> Path:
+    """The quality metrics' feature network, trained on the training split."""
+    return ARTIFACTS / dataset / "features" / "model.keras"
+
+
+def feature_network_summary(dataset: str) -> Path:
+    return METRICS / dataset / "features.json"
+
+
+def quality_by_epoch(dataset: str) -> Path:
+    """Every quality metric of every kept generator checkpoint, per class: a DVC plots file."""
+    return METRICS / dataset / "quality_by_epoch.csv"
+
+
+def selection_curve(dataset: str) -> Path:
+    """The selection metric against epoch, one column per class (``class_<label>``): a DVC plots file."""
+    return METRICS / dataset / "selection_curve.csv"
+
+
+def epoch_choice(dataset: str) -> Path:
+    """The chosen generator epoch per class, like the paper's Table 1: a DVC metrics file."""
+    return METRICS / dataset / "epoch_choice.json"
+
+
+def quality_metrics(dataset: str) -> Path:
+    """The final synthetic set's quality, with real-vs-real floors: a DVC metrics file."""
+    return METRICS / dataset / "quality.json"

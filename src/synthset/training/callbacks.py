@@ -61,16 +61,19 @@ class StepHistory(keras.callbacks.Callback):
 
 
 class GeneratorSnapshots(keras.callbacks.Callback):
-    """Each epoch: save the generator and a grid of images from fixed noise (the paper's Figures 3 and 5)."""
+    """Each epoch a grid of images from fixed noise (the paper's Figures 3 and 5); the generator
+    itself every ``every`` epochs and at the last, as candidates for epoch selection."""
 
-    def __init__(self, run_dir: Path, noise: np.ndarray, grid_size: int):
+    def __init__(self, run_dir: Path, noise: np.ndarray, grid_size: int, every: int, epochs: int):
         super().__init__()
         self.run_dir, self.noise, self.grid_size = Path(run_dir), noise, grid_size
+        self.every, self.epochs = every, epochs
 
     def on_epoch_end(self, epoch, logs=None):
         generator = self.model.generator
         number = epoch + 1
-        generator.save(_fresh(paths.generator_checkpoint(self.run_dir, number)))
+        if number % self.every == 0 or number == self.epochs:
+            generator.save(_fresh(paths.generator_checkpoint(self.run_dir, number)))
         images = from_tanh_range(generator(self.noise, training=False))
         save_png(image_grid(images, self.grid_size), _fresh(paths.sample_grid(self.run_dir, number)))
 
@@ -104,6 +107,17 @@ class EpochToTracker(keras.callbacks.Callback):
         if grid.exists():
             self.tracker.log_image(np.asarray(Image.open(grid)), key="samples", step=number)
         self.tracker.log_step_metrics(rows, self.history.keys)
+
+
+class MetricsToTracker(keras.callbacks.Callback):
+    """Keras's per-epoch logs (loss, accuracy, val_*) to the tracker, one step per epoch."""
+
+    def __init__(self, tracker):
+        super().__init__()
+        self.tracker = tracker
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.tracker.log_metrics(logs or {}, step=epoch + 1)
 
 
 class EpochTimer(keras.callbacks.Callback):

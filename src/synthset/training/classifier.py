@@ -16,7 +16,7 @@ from synthset.datasets import load_images
 from synthset.generate import MANIFEST, load_synthetic
 from synthset.io import write_atomically
 from synthset.models.classifier import build_classifier
-from synthset.training.callbacks import EpochTimer
+from synthset.training.callbacks import EpochTimer, MetricsToTracker
 from synthset.versions import file_md5
 
 
@@ -53,65 +53,70 @@ def _dataset(images, labels, batch_size, seed, augmenter=None, shuffle=True):
     return data.prefetch(tf.data.AUTOTUNE)
 
 
-class HistoryToTracker(keras.callbacks.Callback):
-    def __init__(self, tracker):
-        super().__init__()
-        self.tracker = tracker
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.tracker.log_metrics(logs or {}, step=epoch + 1)
-
-
 def train_classifier(params: Params, dataset: str, source: str) -> dict[str, float]:
-    """Fit the CNN on ``source``; write the model, the per-epoch history (a DVC plot) and a summary."""
+    """Fit the CNN on ``source`` once per seed; write the models, per-epoch curves (DVC plots) and a summary.
+
+    The curves file holds the mean over seeds per epoch (with ``*_std`` columns), the seeds file
+    every seed's rows; the summary the final epoch's mean and standard deviation.
+    """
     spec = params.classifier
-    seed = params.seed
-    keras.utils.set_random_seed(seed)
     images, labels, inputs = training_data(params, dataset, source)
     validation_file = paths.real_split(dataset, "validation")
     val_images, val_labels = load_images(validation_file)
     inputs["validation"] = file_md5(validation_file)
+    class_index = {label: index for index, label in enumerate(params.mnist.classes)}
+    to_index = np.vectorize(class_index.__getitem__)
+    labels, val_labels = to_index(labels), to_index(val_labels)
 
+    tracking.connect()
+    experiment_id, parent_id = tracking.experiment(f"synthset-{dataset}")
+    frames = []
+    with write_atomically(paths.classifier_dir(dataset, source)) as out_dir:
+        out_dir.mkdir(parents=True)
+        for seed in range(params.seed, params.seed + spec.seeds):
+            tags = {**tracking.base_tags(inputs), "synthset.stage": "train_classifier", "synthset.dataset": dataset,
+                    "synthset.source": source, "synthset.seed": str(seed)}
+            with tracking.run(experiment_id, f"{dataset}-cnn-{source}-seed-{seed}", parent_id, None, tags) as tracker:
+                tracker.log_params({"classifier": spec.model_dump(), "augment": params.augment.model_dump(),
+                                    "source": source, "train_images": len(images), "seed": seed})
+                model, frame = _fit(params, dataset, source, seed, (images, labels), (val_images, val_labels), tracker)
+                model.save(out_dir / f"model_seed_{seed}.keras")
+                tracker.log_keras_model(model, "classifier", val_images[:4])
+            frames.append(frame.assign(seed=seed))
+
+    per_seed = pd.concat(frames, ignore_index=True)
+    curves = per_seed.drop(columns="seed").groupby("epoch")
+    mean, std = curves.mean(), curves.std(ddof=0).add_suffix("_std")
+    history = pd.concat([mean, std], axis=1).reset_index()
+    final = history.iloc[-1]
+    summary = {key: float(final[key]) for key in history.columns if key != "epoch"}
+    summary.update(train_images=len(images), seeds=spec.seeds)
+    with write_atomically(paths.classifier_history(dataset, source)) as partial:
+        history.to_csv(partial, index=False, float_format="%.6f")
+    with write_atomically(paths.classifier_seed_history(dataset, source)) as partial:
+        per_seed.to_csv(partial, index=False, float_format="%.6f")
+    with write_atomically(paths.classifier_summary(dataset, source)) as partial:
+        partial.write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _fit(params: Params, dataset: str, source: str, seed: int, train, validation, tracker) -> tuple[keras.Model, pd.DataFrame]:
+    spec = params.classifier
+    keras.utils.set_random_seed(seed)
     augmenter = build_augmenter(params.augment, seed) if source == "augmented" else None
     model = build_classifier(
         image_shape=params.mnist.image_shape, num_classes=len(params.mnist.classes), filters=spec.filters,
         kernel_size=spec.kernel_size, dropout=spec.dropout, dense_units=spec.dense_units,
     )
-    model.compile(
-        optimizer=keras.optimizers.Adam(spec.learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+    model.compile(optimizer=keras.optimizers.Adam(spec.learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    history = model.fit(
+        _dataset(*train, spec.batch_size, seed, augmenter),
+        validation_data=_dataset(*validation, 1000, seed, shuffle=False),
+        epochs=spec.epochs,
+        verbose=0,
+        callbacks=[MetricsToTracker(tracker), EpochTimer(f"cnn {dataset}/{source} seed {seed}", spec.epochs)],
     )
-    class_index = {label: index for index, label in enumerate(params.mnist.classes)}
-    to_index = np.vectorize(class_index.__getitem__)
-
-    tracking.connect()
-    experiment_id, parent_id = tracking.experiment(f"synthset-{dataset}")
-    tags = {**tracking.base_tags(inputs), "synthset.stage": "train_classifier", "synthset.dataset": dataset,
-            "synthset.source": source}
-    with tracking.run(experiment_id, f"{dataset}-cnn-{source}", parent_id, None, tags) as tracker:
-        tracker.log_params({"classifier": spec.model_dump(), "augment": params.augment.model_dump(),
-                            "source": source, "train_images": len(images), "seed": seed})
-        history = model.fit(
-            _dataset(images, to_index(labels), spec.batch_size, seed, augmenter),
-            validation_data=_dataset(val_images, to_index(val_labels), 1000, seed, shuffle=False),
-            epochs=spec.epochs,
-            verbose=0,
-            callbacks=[HistoryToTracker(tracker), EpochTimer(f"cnn {dataset}/{source}", spec.epochs)],
-        )
-        frame = pd.DataFrame(history.history).rename(columns={"accuracy": "train_accuracy", "loss": "train_loss"})
-        frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
-        frame = frame[["epoch", "train_accuracy", "train_loss", "val_accuracy", "val_loss"]]
-        final = {key: float(frame[key].iloc[-1]) for key in frame.columns if key != "epoch"}
-        final["train_images"] = len(images)
-
-        out_dir = paths.classifier_dir(dataset, source)
-        with write_atomically(out_dir) as partial:
-            partial.mkdir(parents=True)
-            model.save(partial / "model.keras")
-        with write_atomically(paths.classifier_history(dataset, source)) as partial:
-            frame.to_csv(partial, index=False, float_format="%.6f")
-        with write_atomically(paths.classifier_summary(dataset, source)) as partial:
-            partial.write_text(json.dumps(final, indent=2) + "\n")
-        tracker.log_keras_model(model, "classifier", val_images[:4])
-    return final
+    frame = pd.DataFrame(history.history).rename(columns={"accuracy": "train_accuracy", "loss": "train_loss"})
+    frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
+    return model, frame[["epoch", "train_accuracy", "train_loss", "val_accuracy", "val_loss"]]

@@ -144,7 +144,7 @@ def train_gan(params: Params, dataset: str, label: int) -> Path:
             verbose=0,
             callbacks=[
                 history,
-                GeneratorSnapshots(attempt.run_dir, noise, gan.sample_grid_size),
+                GeneratorSnapshots(attempt.run_dir, noise, gan.sample_grid_size, gan.checkpoint_every, gan.epochs),
                 EpochTimer(f"gan {dataset}/{label}", gan.epochs),
                 # An epoch counts as done once its checkpoint is written, after its history and
                 # snapshots; only then does the tracker hear of it.

@@ -1,0 +1,72 @@
+"""How real is the generated dataset: every quality metric per class and for the whole set, beside its floor."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from synthset import paths, scoring, tracking
+from synthset.config import Params
+from synthset.generate import MANIFEST, load_synthetic
+from synthset.io import write_atomically
+from synthset.models.features import FeatureExtractor
+from synthset.selection import references
+from synthset.versions import file_md5
+
+
+def _rounded(scores: dict[str, float]) -> dict[str, float]:
+    return {name: round(float(value), 6) for name, value in scores.items()}
+
+
+def assess_synthetic(params: Params, dataset: str) -> dict:
+    """Write ``quality.<dataset>`` (whole set, floors, per class) to the dataset's quality metrics file."""
+    spec = params.quality
+    extractor = FeatureExtractor.load(paths.feature_network(dataset))
+    refs = references(params, dataset, extractor)
+    images, labels = load_synthetic(dataset, params.mnist.classes)
+
+    per_class, candidates, copies, floor_copies = {}, [], [], []
+    for index, (label, ref) in enumerate(refs.items()):
+        chosen = images[labels == label][: len(ref.reference)]
+        candidate = scoring.embed(extractor, chosen, np.full(len(chosen), index))
+        scores = scoring.score_class(candidate, ref, spec, params.seed)
+        floor = scoring.floor_of_class(ref, spec, params.seed)
+        per_class[str(label)] = _rounded({**scores, **{f"{k}_floor": v for k, v in floor.items()}})
+        candidates.append(candidate)
+        copies.append(scores["near_copy_share"])
+        floor_copies.append(floor["near_copy_share"])
+        print(f"[quality {dataset}] class {label}: fid {scores['fid']:.3g} (floor {floor['fid']:.3g}), "
+              f"label fidelity {scores['label_fidelity']:.3f}", flush=True)
+
+    # The whole set: classes pooled. Near-copies are judged within each class, so their share is the
+    # mean over classes (every class contributes the same number of images).
+    reference = scoring.Embedded.concatenate([ref.reference for ref in refs.values()])
+    floor_half = scoring.Embedded.concatenate([ref.floor_half for ref in refs.values()])
+    whole = scoring.score(scoring.Embedded.concatenate(candidates), reference, spec, params.seed, float(np.mean(copies)))
+    whole_floor = scoring.score(floor_half, reference, spec, params.seed, float(np.mean(floor_copies)))
+    summary = {
+        **_rounded(whole), **_rounded({f"{k}_floor": v for k, v in whole_floor.items()}),
+        "images_per_class": len(refs[params.mnist.classes[0]].reference),
+        "per_class": per_class,
+    }
+    metrics = {"quality": {dataset: summary}}
+    with write_atomically(paths.quality_metrics(dataset)) as partial:
+        partial.write_text(json.dumps(metrics, indent=2) + "\n")
+    _track(params, dataset, summary)
+    return metrics
+
+
+def _track(params: Params, dataset: str, summary: dict) -> None:
+    inputs = {"synthetic": file_md5(paths.synthetic_dir(dataset) / MANIFEST),
+              "holdout": file_md5(paths.real_split(dataset, "holdout")),
+              "feature_network": file_md5(paths.feature_network(dataset))}
+    tracking.connect()
+    experiment_id, parent_id = tracking.experiment(f"synthset-{dataset}")
+    tags = {**tracking.base_tags(inputs), "synthset.stage": "assess_quality", "synthset.dataset": dataset}
+    with tracking.run(experiment_id, f"{dataset}-synthetic-quality", parent_id, None, tags) as tracker:
+        tracker.log_params({"quality": params.quality.model_dump(), "images_per_class": summary["images_per_class"]})
+        tracker.log_metrics({k: v for k, v in summary.items() if isinstance(v, float)}, step=0)
+        for label, scores in summary["per_class"].items():
+            tracker.log_metrics({f"{k}_class_{label}": v for k, v in scores.items()}, step=0)
+        tracker.log_artifact(paths.quality_metrics(dataset))

@@ -1,0 +1,85 @@
+"""The quality metrics tell real from fake: near their floor for two real samples, far from it otherwise."""
+
+import numpy as np
+import pytest
+
+from synthset import quality
+
+
+@pytest.fixture(scope="module")
+def real_pair():
+    """Two disjoint samples of one 16-d distribution with some structure (a Gaussian mixture)."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 3, size=(5, 16))
+
+    def draw(n):
+        return centres[rng.integers(0, 5, n)] + rng.normal(0, 1, size=(n, 16))
+
+    return draw(600), draw(600)
+
+
+def test_two_real_samples_sit_at_the_floor(real_pair):
+    a, b = real_pair
+    assert quality.frechet_distance(a, b) < 2.0  # small-sample bias only
+    kid, kid_std = quality.kernel_distance(a, b, subsets=20, subset_size=200, seed=0)
+    assert abs(kid) < 3 * kid_std + 0.01
+    manifold = quality.manifold_metrics(a, b, k=5)
+    assert manifold["precision"] > 0.8 and manifold["recall"] > 0.8
+    assert manifold["coverage"] > 0.8 and 0.7 < manifold["density"] < 1.3
+
+
+def test_noise_is_far_from_real(real_pair):
+    a, _ = real_pair
+    noise = np.random.default_rng(1).uniform(-10, 10, size=a.shape)
+    assert quality.frechet_distance(a, noise) > 50
+    assert quality.kernel_distance(a, noise, 20, 200, 0)[0] > 1.0
+    manifold = quality.manifold_metrics(a, noise, k=5)
+    assert manifold["precision"] < 0.3 and manifold["coverage"] < 0.3
+
+
+def test_one_repeated_image_collapses_recall_and_coverage(real_pair):
+    a, b = real_pair
+    repeated = np.repeat(b[:1], len(b), axis=0) + np.random.default_rng(2).normal(0, 1e-3, size=b.shape)
+    assert quality.frechet_distance(a, repeated) > 10 * quality.frechet_distance(a, b)
+    assert quality.kernel_distance(a, repeated, 20, 200, 0)[0] > 0.1
+    manifold = quality.manifold_metrics(a, repeated, k=5)
+    assert manifold["recall"] < 0.05 and manifold["coverage"] < 0.05
+
+
+def test_frechet_distance_matches_the_closed_form_for_gaussians():
+    rng = np.random.default_rng(3)
+    a = rng.normal(0, 1, size=(20000, 3))
+    b = rng.normal(2, 2, size=(20000, 3))  # |mu|^2 = 12, each dim: 1 + 4 - 2*2 = 1 -> 15
+    assert quality.frechet_distance(a, b) == pytest.approx(15.0, rel=0.05)
+
+
+def test_classifier_score_spans_one_to_the_number_of_classes():
+    confident_balanced = np.eye(10)[np.arange(1000) % 10]
+    assert quality.classifier_score(confident_balanced) == pytest.approx(10.0, rel=1e-3)
+    assert quality.classifier_score(np.full((1000, 10), 0.1)) == pytest.approx(1.0)
+    assert quality.classifier_score(np.eye(10)[np.zeros(1000, int)]) == pytest.approx(1.0)
+
+
+def test_label_fidelity_counts_agreement():
+    probabilities = np.eye(3)[[0, 1, 2, 2]]
+    assert quality.label_fidelity(probabilities, np.array([0, 1, 2, 0])) == 0.75
+
+
+def test_exact_copies_of_training_images_are_flagged_and_new_ones_are_not():
+    rng = np.random.default_rng(4)
+    train = rng.uniform(0, 1, size=(2000, 64))
+    unseen = rng.uniform(0, 1, size=(500, 64))
+    threshold = quality.near_copy_threshold(unseen, train, quantile=0.01)
+    assert quality.near_copy_share(train[:300], train, threshold) == 1.0
+    fresh = rng.uniform(0, 1, size=(500, 64))
+    assert quality.near_copy_share(fresh, train, threshold) < 0.05
+    slightly_moved = train[:300] + rng.normal(0, 0.01, size=(300, 64))
+    assert quality.near_copy_share(slightly_moved, train, threshold) == 1.0
+
+
+def test_nearest_distances_excludes_the_point_itself_and_works_in_blocks():
+    points = np.arange(3000, dtype=float)[:, None]  # neighbours one apart, more than one block
+    assert np.all(quality.nearest_distances(points, points, k=1) == 0)
+    assert np.all(quality.nearest_distances(points, points, k=1, exclude_self=True) == 1)
+    assert np.all(quality.nearest_distances(points[1:-1], points, k=2, exclude_self=True) == 1)
+    assert np.all(quality.nearest_distances(points[2:-2], points, k=3, exclude_self=True) == 2)
