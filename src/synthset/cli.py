@@ -136,8 +136,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+XLA_CACHE = Path(".cache") / "xla"
+
+
+def _use_xla_cache() -> None:
+    """Share compiled XLA programs between stage processes: the ten per-class GANs compile the
+    same program, and each compile costs seconds on CPU. Must run before TensorFlow is imported."""
+    flags = os.environ.get("TF_XLA_FLAGS", "")
+    if "tf_xla_persistent_cache_directory" not in flags:
+        os.environ["TF_XLA_FLAGS"] = f"{flags} --tf_xla_persistent_cache_directory={XLA_CACHE.resolve()}".strip()
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _use_xla_cache()
     args = build_parser().parse_args(argv)
     try:
         args.run(args)

@@ -41,8 +41,16 @@ def kernel_distance(a: np.ndarray, b: np.ndarray, subsets: int, subset_size: int
     """KID: unbiased squared MMD with the cubic polynomial kernel, mean and std over random subsets.
 
     Unbiased, so it is near zero (and may be slightly negative) for two samples of one distribution.
+    ``subset_size`` should be well below the sample sizes, or every subset is the same sample.
     """
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    # The kernel's 1/D scale assumes features of order one (Inception's are); ReLU features of a
+    # small network can be tens, and the cubic kernel then turns them into noise. Scale each
+    # dimension by its standard deviation in ``b``, the reference, so every set scored against one
+    # reference is scaled alike.
+    scale = b.std(axis=0)
+    scale[scale == 0] = 1.0
+    a, b = a / scale, b / scale
     size = min(subset_size, len(a), len(b))
     rng = np.random.default_rng(seed)
     pick_a = np.stack([rng.choice(len(a), size, replace=False) for _ in range(subsets)])

@@ -16,11 +16,10 @@ FEATURE_LAYER = "features"
 def build_feature_network(
     *, image_shape: tuple[int, int, int], num_classes: int, filters: list[int], feature_dim: int, dropout: float
 ) -> keras.Model:
-    """Conv blocks (two convs, then max-pool), flatten, the feature layer, dropout, softmax; takes uint8 images."""
+    """Conv blocks (conv, max-pool), flatten, the feature layer, dropout, softmax; takes uint8 images."""
     image = keras.Input(shape=image_shape, name="image")
     x = layers.Rescaling(1.0 / 255.0)(image)
     for width in filters:
-        x = layers.Conv2D(width, 3, padding="same", activation="relu")(x)
         x = layers.Conv2D(width, 3, padding="same", activation="relu")(x)
         x = layers.MaxPooling2D(padding="same")(x)
     x = layers.Flatten()(x)

@@ -114,6 +114,7 @@ def _fit(params: Params, dataset: str, source: str, seed: int, train, validation
         _dataset(*train, spec.batch_size, seed, augmenter),
         validation_data=_dataset(*validation, 1000, seed, shuffle=False),
         epochs=spec.epochs,
+        shuffle=False,  # the tf.data pipeline shuffles
         verbose=0,
         callbacks=[MetricsToTracker(tracker), EpochTimer(f"cnn {dataset}/{source} seed {seed}", spec.epochs)],
     )

@@ -141,6 +141,7 @@ def train_gan(params: Params, dataset: str, label: int) -> Path:
         model.fit(
             dataset_tf,
             epochs=gan.epochs,
+            shuffle=False,  # the tf.data pipeline shuffles
             verbose=0,
             callbacks=[
                 history,

@@ -1,0 +1,53 @@
+"""Classifier training throughput by batch size and XLA, against the params' setting, same process.
+
+    python benchmarks/classifier_epoch.py [--scale default] [--images 10000]
+
+Trains the study-1 CNN for one epoch on random uint8 images per variant (after a warm-up) and
+prints images per second and the ratio to the baseline: the scale's own batch size, no XLA.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from synthset import config  # noqa: E402
+from synthset.models.classifier import build_classifier  # noqa: E402
+
+
+def images_per_second(params, batch_size: int, jit: bool, images: np.ndarray, labels: np.ndarray) -> float:
+    spec = params.classifier
+    model = build_classifier(image_shape=params.mnist.image_shape, num_classes=10, filters=spec.filters,
+                             kernel_size=spec.kernel_size, dropout=spec.dropout, dense_units=spec.dense_units)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=jit)
+    model.fit(images[: batch_size * 3], labels[: batch_size * 3], batch_size=batch_size, epochs=1, verbose=0)
+    started = time.perf_counter()
+    model.fit(images, labels, batch_size=batch_size, epochs=1, verbose=0)
+    return len(images) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", default="default")
+    parser.add_argument("--images", type=int, default=10000)
+    args = parser.parse_args()
+    params = config.load(scale=args.scale)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (args.images, *params.mnist.image_shape), dtype=np.uint8)
+    labels = rng.integers(0, 10, args.images)
+    base_batch = params.classifier.batch_size
+    baseline = images_per_second(params, base_batch, False, images, labels)
+    print(f"baseline: batch {base_batch}, no XLA: {baseline:,.0f} images/s")
+    for batch, jit in [(base_batch, True), (2 * base_batch, False), (4 * base_batch, False)]:
+        speed = images_per_second(params, batch, jit, images, labels)
+        print(f"batch {batch}, XLA {jit}: {speed:,.0f} images/s, {speed / baseline:.2f}x baseline")
+
+
+if __name__ == "__main__":
+    main()
