@@ -1,7 +1,7 @@
 """Epoch selection and the synthetic set's assessment, on tiny data with planted generators.
 
 Each class gets three "checkpoints": epoch 1 an untrained generator (noise), epoch 2 a generator
-that draws real images of its class, epoch 3 one that draws real images of another class. The
+that draws real images of its class, epoch 3 one that draws them in negative. The
 selector must pick epoch 2 for every class, and flag epoch 2's images as near-copies.
 """
 
@@ -48,11 +48,10 @@ def planted(project):
     for label in params.mnist.classes:
         gan_dir = paths.gan_dir("mnist", label)
         (gan_dir / "checkpoints").mkdir(parents=True)
-        other = (label + 1) % 10
         generators = [
             build_gan(params.gan, params.mnist.image_shape, seed=label).generator,
             image_drawer(images[labels == label], params.gan.latent_dim, seed=label),
-            image_drawer(images[labels == other], params.gan.latent_dim, seed=label),
+            image_drawer(255 - images[labels == label], params.gan.latent_dim, seed=label),
         ]
         for epoch, generator in enumerate(generators, start=1):
             generator.save(paths.generator_checkpoint(gan_dir, epoch))
@@ -69,9 +68,10 @@ def test_selector_picks_the_planted_best_checkpoint_and_assessment_scores_its_im
     assert {label: entry["epoch"] for label, entry in choice["classes"].items()} == {str(c): 2 for c in range(10)}
 
     by_epoch = curves.groupby("epoch").mean(numeric_only=True)
-    assert by_epoch.loc[2, "label_fidelity"] > 0.9 > by_epoch.loc[3, "label_fidelity"]
+    # As faithful as real images are to the (tiny, weak) feature network, give or take.
+    assert by_epoch.loc[2, "label_fidelity"] > by_epoch.loc[2, "label_fidelity_floor"] - 0.15
     assert by_epoch.loc[2, "near_copy_share"] > 0.9  # it draws training images: copies, and flagged
-    assert by_epoch.loc[1, "fid"] > by_epoch.loc[2, "fid"]
+    assert min(by_epoch.loc[1, "fid"], by_epoch.loc[3, "fid"]) > 3 * by_epoch.loc[2, "fid"]
     assert {"fid_floor", "kid_floor", "recall_floor"} <= set(curves.columns)
     wide = pd.read_csv(paths.selection_curve("mnist"))
     assert list(wide.columns) == ["epoch"] + [f"class_{c}" for c in range(10)]
