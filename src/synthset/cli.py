@@ -106,31 +106,20 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("check-params", help="validate params.yaml and exit").set_defaults(run=check_params)
     commands.add_parser("prepare", help="split the real data").set_defaults(run=prepare)
 
-    command = commands.add_parser("train-gan", help="train one class's GAN (resumes an interrupted run)")
-    command.add_argument("dataset", choices=DATASETS)
-    command.add_argument("label", type=int)
-    command.set_defaults(run=train_gan)
+    def dataset_command(name: str, run, help: str) -> argparse.ArgumentParser:
+        command = commands.add_parser(name, help=help)
+        command.add_argument("dataset", choices=DATASETS)
+        command.set_defaults(run=run)
+        return command
 
-    command = commands.add_parser("train-features", help="train the quality metrics' feature network")
-    command.add_argument("dataset", choices=DATASETS)
-    command.set_defaults(run=train_features)
-
-    command = commands.add_parser("select-epochs", help="score every kept generator epoch and choose one per class")
-    command.add_argument("dataset", choices=DATASETS)
-    command.set_defaults(run=select_epochs)
-
-    command = commands.add_parser("assess", help="quality metrics of the synthetic dataset against held-out real images")
-    command.add_argument("dataset", choices=DATASETS)
-    command.set_defaults(run=assess)
-
-    command = commands.add_parser("generate", help="write the synthetic dataset from the trained generators")
-    command.add_argument("dataset", choices=DATASETS)
-    command.set_defaults(run=generate)
-
-    command = commands.add_parser("train-classifier", help="train the CNN on one source, validate on real data")
-    command.add_argument("dataset", choices=DATASETS)
-    command.add_argument("source", choices=SOURCES)
-    command.set_defaults(run=train_classifier)
+    dataset_command("train-gan", train_gan, "train one class's GAN (resumes an interrupted run)").add_argument(
+        "label", type=int)
+    dataset_command("train-features", train_features, "train the quality metrics' feature network")
+    dataset_command("select-epochs", select_epochs, "score every kept generator epoch and choose one per class")
+    dataset_command("generate", generate, "write the synthetic dataset from the trained generators")
+    dataset_command("assess", assess, "quality metrics of the synthetic dataset against held-out real images")
+    dataset_command("train-classifier", train_classifier, "train the CNN on one source, validate on real data").add_argument(
+        "source", choices=SOURCES)
 
     commands.add_parser("evaluate", help="collect the final numbers into metrics/study1.json").set_defaults(run=evaluate)
     return parser
