@@ -14,6 +14,7 @@ from conftest import copy_project, write_tiny_mnist
 
 pytestmark = pytest.mark.e2e
 SOURCES = ["real", "augmented", "synthetic", "real_plus_synthetic"]
+POSTER_MODELS = ["linear_softmax", "fcnn", "cnn_4l", "cnn_5l"]
 
 
 def _run(command, cwd, env):
@@ -49,6 +50,21 @@ def test_metrics_file_holds_study1_numbers(pipeline):
     assert metrics["seeds"] == 1 and metrics["val_accuracy_synthetic_std"] == 0.0
     history = (root / "metrics" / "mnist" / "classifier" / "synthetic.csv").read_text().splitlines()
     assert history[0].startswith("epoch,train_accuracy,train_loss,val_accuracy,val_loss,") and len(history) == 1 + 2
+
+
+def test_study2_table_holds_every_model_at_every_table_epoch(pipeline):
+    root, *_ = pipeline
+    study2 = json.loads((root / "metrics" / "study2.json").read_text())["study2"]
+    for model in POSTER_MODELS:
+        row = study2[model]
+        assert sorted(row["at_epoch"]) == ["1", "2"]
+        for key in ("train_accuracy", "test_accuracy_real", "test_accuracy_synthetic"):
+            assert 0.0 <= row[key] <= 1.0 and row[key] == row["at_epoch"]["2"][key]
+    audit = json.loads((root / "metrics" / "mnist" / "study2" / "label_audit.json").read_text())
+    assert audit["images"] == 10 * 15 and sum(c["disputed"] for c in audit["per_class"].values()) == audit["disputed"]
+    assert study2["label_audit"]["disputed"] == audit["disputed"]
+    synthetic_test = json.loads((root / "artifacts" / "mnist" / "synthetic_test" / "manifest.json").read_text())
+    assert {int(k): v["images"] for k, v in synthetic_test["classes"].items()} == {label: 15 for label in range(10)}
 
 
 def test_quality_metrics_and_epoch_choice_come_from_the_pipeline(pipeline):
@@ -97,9 +113,13 @@ def test_mlflow_store_holds_parent_gan_runs_and_classifier_runs(pipeline):
     for run in classifiers:
         assert [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")] == [1, 2]
     models = mlflow.search_logged_models(experiment_ids=[experiment.experiment_id], output_format="list")
-    assert sorted(m.name for m in models) == ["classifier"] * 4 + ["feature_network"] + ["generator"] * 10
+    assert sorted(m.name for m in models) == ["classifier"] * (4 + 4) + ["feature_network"] + ["generator"] * 10
     stages = {r.data.tags.get("synthset.stage") for r in runs}
-    assert {"train_features", "select_epochs", "assess_quality"} <= stages
+    assert {"train_features", "select_epochs", "assess_quality", "train_poster_classifier", "audit_labels"} <= stages
+    poster = [r for r in runs if r.data.tags.get("synthset.stage") == "train_poster_classifier"]
+    assert sorted(r.data.tags["synthset.model"] for r in poster) == sorted(POSTER_MODELS)
+    for run in poster:
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "test_accuracy_synthetic")] == [1, 2]
 
 
 def test_second_repro_does_nothing_and_gan_change_reruns_only_its_dependents(pipeline):

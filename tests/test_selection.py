@@ -8,6 +8,7 @@ selector must pick epoch 2 for every class, and flag epoch 2's images as near-co
 import json
 
 import keras
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -75,6 +76,14 @@ def test_selector_picks_the_planted_best_checkpoint_and_assessment_scores_its_im
     assert {"fid_floor", "kid_floor", "recall_floor"} <= set(curves.columns)
     wide = pd.read_csv(paths.selection_curve("mnist"))
     assert list(wide.columns) == ["epoch"] + [f"class_{c}" for c in range(10)]
+
+    client = mlflow.MlflowClient()
+    (run,) = client.search_runs(client.get_experiment_by_name("synthset-mnist").experiment_id,
+                                "tags.`synthset.stage` = 'select_epochs'")
+    history = client.get_metric_history(run.info.run_id, "fid_class_3")
+    expected = curves[curves["class"] == 3].set_index("epoch")["fid"]
+    assert {m.step: round(m.value, 6) for m in history} == {e: round(v, 6) for e, v in expected.items()}
+    assert run.data.metrics["chosen_epoch_class_3"] == 2
 
     generate_dataset(planted, "mnist")  # from the selected epochs: the image drawers
     quality = assess_synthetic(planted, "mnist")["quality"]["mnist"]

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from synthset.config import SOURCES
+from synthset.config import POSTER_MODELS, SOURCES
 from synthset.errors import SynthsetError
 
 DATASETS = ["mnist"]
@@ -81,6 +81,35 @@ def train_classifier(args) -> None:
     print(f"[cnn {args.dataset}/{args.source}] final: " + ", ".join(f"{k} {v:.4f}" for k, v in final.items()))
 
 
+def generate_test(args) -> None:
+    from synthset.generate import generate_test_set
+
+    out = generate_test_set(_params(args), args.dataset)
+    print(f"[generate {args.dataset}] done: {out}")
+
+
+def train_study2(args) -> None:
+    from synthset.training.poster import train_poster_classifier
+
+    final = train_poster_classifier(_params(args), args.dataset, args.model)
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in final.items() if isinstance(v, float))
+    print(f"[study2 {args.dataset}/{args.model}] final: {shown}")
+
+
+def audit_labels(args) -> None:
+    from synthset.audit import audit_labels as audit
+
+    summary = audit(_params(args), args.dataset)
+    print(f"[audit {args.dataset}] cnn-5l disputes {summary['disputed']} of {summary['images']} generator labels "
+          f"({summary['disputed_share']:.2%}); grids in {args.dataset}'s study2/label_audit")
+
+
+def evaluate_study2(args) -> None:
+    from synthset.evaluate import write_study2_metrics
+
+    print(write_study2_metrics(_params(args)))
+
+
 def evaluate(args) -> None:
     from synthset.evaluate import write_study1_metrics
 
@@ -121,7 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
     dataset_command("train-classifier", train_classifier, "train the CNN on one source, validate on real data").add_argument(
         "source", choices=SOURCES)
 
+    dataset_command("generate-test", generate_test, "write study 2's synthetic test set (as large as the real one)")
+    dataset_command("train-study2", train_study2, "train one of the poster's classifiers on real data").add_argument(
+        "model", choices=POSTER_MODELS)
+    dataset_command("audit-labels", audit_labels, "count and draw synthetic test images whose label cnn-5l disputes")
+
     commands.add_parser("evaluate", help="collect the final numbers into metrics/study1.json").set_defaults(run=evaluate)
+    commands.add_parser("evaluate-study2", help="collect the poster's table into metrics/study2.json").set_defaults(
+        run=evaluate_study2)
     return parser
 
 

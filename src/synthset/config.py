@@ -170,6 +170,35 @@ class ClassifierParams(Strict):
     seeds: PositiveInt  # trainings per source, with seeds seed, seed+1, ...: the metrics give mean and std
 
 
+POSTER_MODELS = ("linear_softmax", "fcnn", "cnn_4l", "cnn_5l")  # study 2's classifiers, simplest first
+
+
+class Study2Params(Strict):
+    """*How real is real?*: the poster's classifiers, trained on real images, tested on real and synthetic ones.
+
+    They train on the training split and validate on the holdout (the poster's 54,000/6,000 split is
+    our 55,000/5,000). The real test set is the first ``test_images_per_class`` images of each class
+    of study 1's validation split (the MNIST test set); the synthetic test set has as many per
+    class, generated with other noise than the synthetic training set. The poster used 1,000 of each.
+    """
+
+    models: list[Literal[POSTER_MODELS]] = Field(min_length=1)
+    learning_rate: LearningRate
+    batch_size: PositiveInt
+    checkpoints: list[PositiveInt] = Field(min_length=1)  # epochs at which the table is filled; the last ends training
+    train_images_per_class: Annotated[int | None, Field(gt=0)]  # None: the whole training split
+    test_images_per_class: PositiveInt  # capped by the validation split's images of the class
+    audit_grid_size: Annotated[int, Field(ge=2, le=32)]  # a label-audit grid shows at most size**2 images
+
+    @model_validator(mode="after")
+    def _ascending_checkpoints_and_an_auditor(self):
+        if self.checkpoints != sorted(set(self.checkpoints)):
+            raise ValueError(f"checkpoints {self.checkpoints} must be distinct epochs in ascending order")
+        if "cnn_5l" not in self.models:
+            raise ValueError(f"models {self.models} must include cnn_5l, which audits the synthetic test labels")
+        return self
+
+
 class Params(Strict):
     seed: Annotated[int, Field(ge=0)]
     mnist: MnistParams
@@ -179,6 +208,7 @@ class Params(Strict):
     classifier: ClassifierParams
     features: FeatureNetworkParams
     quality: QualityParams
+    study2: Study2Params
 
     @model_validator(mode="after")
     def _enough_for_quality(self):

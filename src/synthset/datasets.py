@@ -75,6 +75,13 @@ def images_of_class(path: Path, label: int, limit: int | None = None) -> np.ndar
     return chosen[:limit]
 
 
+def class_indices(labels: np.ndarray, classes: list[int]) -> np.ndarray:
+    """Dataset labels -> 0..K-1 output indices of a classifier, in the order of ``classes``."""
+    lookup = np.full(max(classes) + 1, -1)
+    lookup[classes] = np.arange(len(classes))
+    return lookup[labels]
+
+
 def to_tanh_range(images: np.ndarray) -> np.ndarray:
     """uint8 [0, 255] -> float32 [-1, 1], the range of the generator's tanh."""
     return images.astype(np.float32) / 127.5 - 1.0

@@ -1,4 +1,4 @@
-"""Study 1's final numbers: one metrics file that DVC compares across commits and experiments."""
+"""The studies' final numbers: one metrics file per study that DVC compares across commits and experiments."""
 
 from __future__ import annotations
 
@@ -28,5 +28,32 @@ def study1_summary(params: Params, dataset: str) -> dict[str, float]:
 def write_study1_metrics(params: Params, datasets: list[str]) -> dict:
     metrics = {"study1": {dataset: study1_summary(params, dataset) for dataset in datasets}}
     with write_atomically(paths.study1_metrics()) as partial:
+        partial.write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def study2_summary(params: Params, dataset: str) -> dict:
+    """The poster's table, a row per model: train / real test / synthetic test accuracy at each table epoch."""
+    summary = {}
+    for model in params.study2.models:
+        path = paths.poster_summary(dataset, model)
+        if not path.exists():
+            raise SynthsetError(f"{path}: missing; the study 2 model {model} has not been trained (run `dvc repro`)")
+        row = json.loads(path.read_text())
+        summary[model] = {key: row[key] for key in ("train_accuracy", "test_accuracy_real", "test_accuracy_synthetic",
+                                                    "at_epoch")}
+    audit_file = paths.label_audit_summary(dataset)
+    if not audit_file.exists():
+        raise SynthsetError(f"{audit_file}: missing; run the label audit (`dvc repro`)")
+    audit = json.loads(audit_file.read_text())
+    summary["label_audit"] = {"disputed": audit["disputed"], "disputed_share": audit["disputed_share"],
+                              "images": audit["images"]}
+    return summary
+
+
+def write_study2_metrics(params: Params, dataset: str = "mnist") -> dict:
+    """``study2.<model>.*``: the poster is about MNIST only."""
+    metrics = {"study2": study2_summary(params, dataset)}
+    with write_atomically(paths.study2_metrics()) as partial:
         partial.write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics

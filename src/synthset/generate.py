@@ -10,9 +10,10 @@ import numpy as np
 
 from synthset import paths
 from synthset.config import Params
-from synthset.datasets import from_tanh_range, save_images
+from synthset.datasets import load_images, save_images
 from synthset.errors import SynthsetError
 from synthset.io import write_atomically
+from synthset.selection import chosen_epochs, kept_checkpoints, sample
 from synthset.versions import file_md5
 
 MANIFEST = "manifest.json"
@@ -20,8 +21,6 @@ MANIFEST = "manifest.json"
 
 def chosen_checkpoint(dataset: str, label: int, epoch: int | str) -> Path:
     """The generator file of ``generate.epoch``: "selected" (by metric), -1 (the last) or an epoch number."""
-    from synthset.selection import chosen_epochs, kept_checkpoints
-
     checkpoints = kept_checkpoints(paths.gan_dir(dataset, label))
     if epoch == "selected":
         epoch = chosen_epochs(dataset)[label]
@@ -34,42 +33,51 @@ def chosen_checkpoint(dataset: str, label: int, epoch: int | str) -> Path:
 
 
 def generate_dataset(params: Params, dataset: str) -> Path:
+    """The synthetic training set: ``generate.images_per_class`` images of every class."""
+    counts = {label: params.generate.images_per_class for label in params.mnist.classes}
+    return _generate(params, dataset, paths.synthetic_dir(dataset), counts, noise_stream=0)
+
+
+def generate_test_set(params: Params, dataset: str) -> Path:
+    """Study 2's synthetic test set: as many images per class as its real test set, from other noise."""
+    _, labels = load_images(paths.real_split(dataset, "validation"))
+    cap = params.study2.test_images_per_class
+    counts = {label: min(cap, int((labels == label).sum())) for label in params.mnist.classes}
+    return _generate(params, dataset, paths.synthetic_test_dir(dataset), counts, noise_stream=1)
+
+
+def _generate(params: Params, dataset: str, out_dir: Path, counts: dict[int, int], noise_stream: int) -> Path:
     """Write ``class_<label>.npz`` (uint8 images, labels) per class and a manifest, all or nothing.
 
     Everything is written into a ``.partial`` sibling directory that replaces the output in one
     rename once the manifest is written, so a half-written dataset never carries the final name.
+    Each (class, noise stream) has its own noise, so training and test images never share a draw.
     """
     spec = params.generate
-    out_dir = paths.synthetic_dir(dataset)
-    manifest = {"images_per_class": spec.images_per_class, "classes": {}}
+    manifest = {"images_per_class": counts, "classes": {}}
     with write_atomically(out_dir) as partial:
         partial.mkdir(parents=True)
-        for label in params.mnist.classes:
+        for label, count in counts.items():
             checkpoint = chosen_checkpoint(dataset, label, spec.epoch)
             generator = keras.saving.load_model(checkpoint, compile=False)
-            rng = np.random.default_rng([params.seed, label])
-            batches = []
-            for start in range(0, spec.images_per_class, spec.batch_size):
-                count = min(spec.batch_size, spec.images_per_class - start)
-                noise = rng.standard_normal((count, params.gan.latent_dim)).astype("float32")
-                batches.append(from_tanh_range(generator(noise, training=False)))
-            images = np.concatenate(batches)
-            archive = partial / paths.synthetic_archive(dataset, label).name
+            images = sample(generator, count, params.gan.latent_dim, seed=(params.seed, label, noise_stream),
+                            batch_size=spec.batch_size)
+            archive = partial / f"class_{label}.npz"
             save_images(archive, images, np.full(len(images), label))
             manifest["classes"][str(label)] = {
                 "checkpoint": checkpoint.name, "generator_md5": file_md5(checkpoint),
                 "archive": archive.name, "archive_md5": file_md5(archive), "images": len(images),
             }
-            print(f"[generate {dataset}] class {label}: {len(images)} images from {checkpoint.name}", flush=True)
+            print(f"[generate {dataset}] class {label}: {len(images)} images from {checkpoint.name} "
+                  f"-> {out_dir}", flush=True)
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return out_dir
 
 
-def load_synthetic(dataset: str, classes: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """All classes' synthetic images, refusing a directory whose manifest is missing or disagrees."""
-    from synthset.datasets import load_images
-
-    directory = paths.synthetic_dir(dataset)
+def load_synthetic(dataset: str, classes: list[int], directory: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """All classes' synthetic images (the training set unless ``directory`` says otherwise),
+    refusing a directory whose manifest is missing or disagrees."""
+    directory = directory or paths.synthetic_dir(dataset)
     manifest_file = directory / MANIFEST
     if not manifest_file.exists():
         raise SynthsetError(f"{directory}: no {MANIFEST}, so the synthetic dataset is incomplete; run `dvc repro`")

@@ -49,6 +49,11 @@ def synthetic_archive(dataset: str, label: int) -> Path:
     return synthetic_dir(dataset) / f"class_{label}.npz"
 
 
+def synthetic_test_dir(dataset: str) -> Path:
+    """Study 2's synthetic test set: as many images per class as the real test set, other noise."""
+    return ARTIFACTS / dataset / "synthetic_test"
+
+
 def classifier_dir(dataset: str, source: str) -> Path:
     return ARTIFACTS / dataset / "classifier" / source
 
@@ -98,3 +103,31 @@ def epoch_choice(dataset: str) -> Path:
 def quality_metrics(dataset: str) -> Path:
     """The final synthetic set's quality, with real-vs-real floors: a DVC metrics file."""
     return METRICS / dataset / "quality.json"
+
+
+def poster_dir(dataset: str, model: str) -> Path:
+    """A study 2 classifier trained on real images (the poster's models)."""
+    return ARTIFACTS / dataset / "study2" / model
+
+
+def poster_history(dataset: str, model: str) -> Path:
+    """Per-epoch train and holdout curves of a study 2 classifier: a DVC plots file."""
+    return METRICS / dataset / "study2" / f"{model}.csv"
+
+
+def poster_summary(dataset: str, model: str) -> Path:
+    """Train / real test / synthetic test accuracy at each table epoch: a DVC metrics file."""
+    return METRICS / dataset / "study2" / f"{model}.json"
+
+
+def label_audit_dir(dataset: str) -> Path:
+    """Grids of synthetic test images whose generator label the real-trained cnn-5l disputes."""
+    return ARTIFACTS / dataset / "study2" / "label_audit"
+
+
+def label_audit_summary(dataset: str) -> Path:
+    return METRICS / dataset / "study2" / "label_audit.json"
+
+
+def study2_metrics() -> Path:
+    return METRICS / "study2.json"

@@ -36,8 +36,9 @@ def kept_checkpoints(gan_dir: Path) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
-def sample(generator: keras.Model, count: int, latent_dim: int, seed: int, batch_size: int = 500) -> np.ndarray:
-    """``count`` uint8 images from N(0, 1) noise drawn with ``seed``."""
+def sample(generator: keras.Model, count: int, latent_dim: int, seed: int | tuple[int, ...],
+           batch_size: int = 500) -> np.ndarray:
+    """``count`` uint8 images from N(0, 1) noise drawn with ``seed`` (an int or a tuple of ints)."""
     noise = np.random.default_rng(seed).standard_normal((count, latent_dim)).astype("float32")
     return from_tanh_range(generator.predict(noise, batch_size=batch_size, verbose=0))
 
@@ -114,7 +115,9 @@ def _track(params: Params, dataset: str, curves: pd.DataFrame, table: dict) -> N
         tracker.log_params({"quality": params.quality.model_dump(), "checkpoint_every": params.gan.checkpoint_every})
         for label, entry in table["classes"].items():
             tracker.log_metrics({f"chosen_epoch_class_{label}": entry["epoch"]}, step=0)
-        for row in curves.to_dict("records"):
-            tracker.log_metrics({f"{name}_class_{row['class']}": row[name] for name in QUALITY_METRICS}, step=int(row["epoch"]))
+        # One series per metric and class, the epoch as step: all in a few batched calls.
+        wide = curves.pivot(index="epoch", columns="class", values=list(QUALITY_METRICS))
+        wide.columns = [f"{name}_class_{label}" for name, label in wide.columns]
+        tracker.log_step_metrics(wide.rename_axis("step").reset_index().to_dict("records"), list(wide.columns))
         tracker.log_artifact(paths.quality_by_epoch(dataset))
         tracker.log_artifact(paths.epoch_choice(dataset))

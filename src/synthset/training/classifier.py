@@ -12,7 +12,7 @@ import pandas as pd
 from synthset import paths, tracking
 from synthset.augment import build_augmenter
 from synthset.config import Params
-from synthset.datasets import load_images
+from synthset.datasets import class_indices, load_images
 from synthset.generate import MANIFEST, load_synthetic
 from synthset.io import write_atomically
 from synthset.models.classifier import build_classifier
@@ -64,9 +64,7 @@ def train_classifier(params: Params, dataset: str, source: str) -> dict[str, flo
     validation_file = paths.real_split(dataset, "validation")
     val_images, val_labels = load_images(validation_file)
     inputs["validation"] = file_md5(validation_file)
-    class_index = {label: index for index, label in enumerate(params.mnist.classes)}
-    to_index = np.vectorize(class_index.__getitem__)
-    labels, val_labels = to_index(labels), to_index(val_labels)
+    labels, val_labels = class_indices(labels, params.mnist.classes), class_indices(val_labels, params.mnist.classes)
 
     tracking.connect()
     experiment_id, parent_id = tracking.experiment(f"synthset-{dataset}")

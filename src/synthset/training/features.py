@@ -9,18 +9,11 @@ import numpy as np
 
 from synthset import paths, tracking
 from synthset.config import Params
-from synthset.datasets import load_images
+from synthset.datasets import class_indices, load_images
 from synthset.io import save_model_atomically, write_atomically
 from synthset.models.features import build_feature_network
 from synthset.training.callbacks import EpochTimer, MetricsToTracker
 from synthset.versions import file_md5
-
-
-def class_indices(labels: np.ndarray, classes: list[int]) -> np.ndarray:
-    """Dataset labels -> 0..K-1 output indices, in the order of ``classes``."""
-    lookup = np.full(max(classes) + 1, -1)
-    lookup[classes] = np.arange(len(classes))
-    return lookup[labels]
 
 
 def train_feature_network(params: Params, dataset: str) -> dict[str, float]:

@@ -1,0 +1,100 @@
+"""Study 2: the poster's four classifiers and the label audit of the synthetic test set."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from synthset import config, paths
+from synthset.datasets import save_images
+from synthset.generate import MANIFEST
+from synthset.models.poster import build_poster_classifier
+from synthset.versions import file_md5
+
+# Trainable weights of each model on 28x28x1 images, counted by hand from the poster's Model section:
+# linear 784*10+10; fcnn 784*256+256 + 256*10+10; cnn-4l conv 5*5*32+32, dense 12*12*32*128+128,
+# softmax 128*10+10; cnn-5l adds conv 5*5*32*64+64 and its dense sees 10*10*64 inputs.
+EXPECTED_WEIGHTS = {
+    "linear_softmax": 7_850,
+    "fcnn": 203_530,
+    "cnn_4l": 832 + 589_952 + 1_290,
+    "cnn_5l": 832 + 51_264 + 819_328 + 1_290,
+}
+
+
+@pytest.mark.parametrize("name", list(EXPECTED_WEIGHTS))
+def test_poster_models_have_the_posters_layers(name):
+    model = build_poster_classifier(name, image_shape=(28, 28, 1), num_classes=10)
+    assert model.count_params() == EXPECTED_WEIGHTS[name]
+    probabilities = model(np.zeros((3, 28, 28, 1), np.uint8))
+    assert probabilities.shape == (3, 10)
+    np.testing.assert_allclose(np.sum(probabilities, axis=1), 1.0, rtol=1e-5)
+
+
+def test_unknown_poster_model_is_refused():
+    with pytest.raises(ValueError, match="resnet"):
+        build_poster_classifier("resnet", image_shape=(28, 28, 1), num_classes=10)
+
+
+def test_study2_settings_must_keep_the_auditor_and_ascending_epochs(params_raw):
+    params_raw["study2"]["models"] = ["fcnn"]
+    with pytest.raises(Exception, match="must include cnn_5l"):
+        config.resolve(params_raw)
+    params_raw["study2"]["models"] = ["cnn_5l"]
+    params_raw["scales"]["default"]["study2"]["checkpoints"] = [3, 1]
+    with pytest.raises(Exception, match=r"study2\.checkpoints|ascending"):
+        config.resolve(params_raw)
+
+
+def memorizer(images: np.ndarray, labels: np.ndarray) -> keras.Model:
+    """A classifier that answers the label of the stored image most like its input (cosine match).
+
+    A stand-in for a perfect real-trained cnn-5l: standard layers only, so it saves and loads.
+    """
+    flat = images.reshape(len(images), -1).astype("float32")
+    unit = flat / np.linalg.norm(flat, axis=1, keepdims=True)
+    image = keras.Input(shape=images.shape[1:])
+    similarity = keras.layers.Dense(len(images), use_bias=False)(keras.layers.Flatten()(image))
+    choice = keras.layers.Softmax()(keras.layers.Rescaling(10.0)(similarity))
+    probabilities = keras.layers.Dense(10, use_bias=False)(choice)
+    model = keras.Model(image, probabilities)
+    model.layers[2].set_weights([unit.T])
+    model.layers[5].set_weights([np.eye(10, dtype="float32")[labels]])
+    return model
+
+
+def write_synthetic_test(images_by_label: dict[int, np.ndarray]) -> None:
+    directory = paths.synthetic_test_dir("mnist")
+    directory.mkdir(parents=True)
+    manifest = {"classes": {}}
+    for label, images in images_by_label.items():
+        archive = directory / f"class_{label}.npz"
+        save_images(archive, images, np.full(len(images), label))
+        manifest["classes"][str(label)] = {"archive": archive.name, "archive_md5": file_md5(archive),
+                                           "images": len(images)}
+    (directory / MANIFEST).write_text(json.dumps(manifest))
+
+
+def test_label_audit_counts_and_draws_the_images_whose_label_is_wrong(project):
+    from conftest import draw_digits
+
+    from synthset.audit import audit_labels
+
+    params = config.load()
+    images, labels = draw_digits(5, seed=3)
+    images = images[..., None]
+    by_label = {label: images[labels == label] for label in range(10)}
+    by_label[3] = images[labels == 8]  # the "3" generator draws eights
+    write_synthetic_test(by_label)
+    auditor = memorizer(images, labels)
+    paths.poster_dir("mnist", "cnn_5l").mkdir(parents=True)
+    auditor.save(paths.poster_dir("mnist", "cnn_5l") / "model.keras")
+
+    summary = audit_labels(params, "mnist")
+
+    assert summary["disputed"] == 5 and summary["images"] == 50
+    assert summary["per_class"]["3"] == {"images": 5, "disputed": 5, "disputed_share": 1.0, "taken_for": {"8": 5}}
+    assert all(entry["disputed"] == 0 for label, entry in summary["per_class"].items() if label != "3")
+    assert sorted(p.name for p in paths.label_audit_dir("mnist").iterdir()) == ["class_3.png"]
+    assert json.loads(paths.label_audit_summary("mnist").read_text()) == summary
