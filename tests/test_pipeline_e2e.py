@@ -60,6 +60,9 @@ def test_study2_table_holds_every_model_at_every_table_epoch(pipeline):
         assert sorted(row["at_epoch"]) == ["1", "2"]
         for key in ("train_accuracy", "test_accuracy_real", "test_accuracy_synthetic"):
             assert 0.0 <= row[key] <= 1.0 and row[key] == row["at_epoch"]["2"][key]
+    for variant in ("labelled_only", "with_synthetic"):
+        row = study2[f"semi_gan_{variant}"]
+        assert sorted(row["at_epoch"]) == ["1", "2"] and 0.0 <= row["test_class_or_fake_accuracy_real"] <= 1.0
     audit = json.loads((root / "metrics" / "mnist" / "study2" / "label_audit.json").read_text())
     assert audit["images"] == 10 * 15 and sum(c["disputed"] for c in audit["per_class"].values()) == audit["disputed"]
     assert study2["label_audit"]["disputed"] == audit["disputed"]
@@ -113,7 +116,8 @@ def test_mlflow_store_holds_parent_gan_runs_and_classifier_runs(pipeline):
     for run in classifiers:
         assert [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")] == [1, 2]
     models = mlflow.search_logged_models(experiment_ids=[experiment.experiment_id], output_format="list")
-    assert sorted(m.name for m in models) == ["classifier"] * (4 + 4) + ["feature_network"] + ["generator"] * 10
+    assert sorted(m.name for m in models) == (["classifier"] * (4 + 4) + ["feature_network"] + ["generator"] * 10
+                                              + ["semi_gan_discriminator"] * 2)
     stages = {r.data.tags.get("synthset.stage") for r in runs}
     assert {"train_features", "select_epochs", "assess_quality", "train_poster_classifier", "audit_labels"} <= stages
     poster = [r for r in runs if r.data.tags.get("synthset.stage") == "train_poster_classifier"]

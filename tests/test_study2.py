@@ -64,8 +64,8 @@ def memorizer(images: np.ndarray, labels: np.ndarray) -> keras.Model:
     return model
 
 
-def write_synthetic_test(images_by_label: dict[int, np.ndarray]) -> None:
-    directory = paths.synthetic_test_dir("mnist")
+def write_synthetic(directory, images_by_label: dict[int, np.ndarray]) -> None:
+    """A synthetic image set on disk, as the generate stages write it."""
     directory.mkdir(parents=True)
     manifest = {"classes": {}}
     for label, images in images_by_label.items():
@@ -86,7 +86,7 @@ def test_label_audit_counts_and_draws_the_images_whose_label_is_wrong(project):
     images = images[..., None]
     by_label = {label: images[labels == label] for label in range(10)}
     by_label[3] = images[labels == 8]  # the "3" generator draws eights
-    write_synthetic_test(by_label)
+    write_synthetic(paths.synthetic_test_dir("mnist"), by_label)
     auditor = memorizer(images, labels)
     paths.poster_dir("mnist", "cnn_5l").mkdir(parents=True)
     auditor.save(paths.poster_dir("mnist", "cnn_5l") / "model.keras")
@@ -98,3 +98,44 @@ def test_label_audit_counts_and_draws_the_images_whose_label_is_wrong(project):
     assert all(entry["disputed"] == 0 for label, entry in summary["per_class"].items() if label != "3")
     assert sorted(p.name for p in paths.label_audit_dir("mnist").iterdir()) == ["class_3.png"]
     assert json.loads(paths.label_audit_summary("mnist").read_text()) == summary
+
+
+def test_semi_discriminator_has_a_real_fake_head_and_k_plus_1_classes():
+    from synthset.models.semi import CLASS_OR_FAKE, REAL_OR_FAKE, build_semi_discriminator
+
+    model = build_semi_discriminator(image_shape=(28, 28, 1), num_classes=10)
+    outputs = model(np.zeros((4, 28, 28, 1), np.uint8))
+    assert outputs[REAL_OR_FAKE].shape == (4, 1) and outputs[CLASS_OR_FAKE].shape == (4, 11)
+    assert model.count_params() == EXPECTED_WEIGHTS["cnn_5l"] - 1_290 + (128 + 1) + (128 * 11 + 11)
+
+
+@pytest.mark.parametrize("variant", ["labelled_only", "with_synthetic"])
+def test_semi_training_sets_label_synthetic_images_fake(project, variant):
+    from conftest import draw_digits
+
+    from synthset.models.semi import CLASS_OR_FAKE, REAL_OR_FAKE
+    from synthset.prepare import prepare_mnist
+    from synthset.training.semi import train_semi_classifier, training_set
+
+    params = config.load()
+    prepare_mnist(params)
+    images, labels = draw_digits(12, seed=5)
+    write_synthetic(paths.synthetic_dir("mnist"), {label: images[labels == label][..., None] for label in range(10)})
+    spec = params.study2.semi
+
+    x, targets, _ = training_set(params, "mnist", variant)
+
+    real_count = 10 * spec.labelled_per_class
+    fake_count = 10 * spec.unlabelled_per_class if variant == "with_synthetic" else 0
+    assert len(x) == real_count + fake_count
+    np.testing.assert_array_equal(targets[REAL_OR_FAKE], [1.0] * real_count + [0.0] * fake_count)
+    assert set(targets[CLASS_OR_FAKE][:real_count]) == set(range(10))
+    assert set(targets[CLASS_OR_FAKE][real_count:]) <= {10}
+
+    summary = train_semi_classifier(params, "mnist", variant)
+    assert sorted(summary["at_epoch"]) == ["1", "2"]
+    for key in ("train_real_or_fake_accuracy", "train_class_or_fake_accuracy",
+                "test_real_or_fake_accuracy_real", "test_class_or_fake_accuracy_real"):
+        assert 0.0 <= summary[key] <= 1.0
+    curves = (paths.poster_history("mnist", f"semi_gan_{variant}")).read_text().splitlines()
+    assert "class_or_fake_accuracy" in curves[0].split(",") and len(curves) == 1 + 2  # the dvc.yaml plot's y

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from synthset.config import POSTER_MODELS, SOURCES
+from synthset.config import POSTER_MODELS, SEMI_VARIANTS, SOURCES
 from synthset.errors import SynthsetError
 
 DATASETS = ["mnist"]
@@ -96,6 +96,14 @@ def train_study2(args) -> None:
     print(f"[study2 {args.dataset}/{args.model}] final: {shown}")
 
 
+def train_semi(args) -> None:
+    from synthset.training.semi import train_semi_classifier
+
+    final = train_semi_classifier(_params(args), args.dataset, args.variant)
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in final.items() if isinstance(v, float))
+    print(f"[study2 {args.dataset}/semi_gan_{args.variant}] final: {shown}")
+
+
 def audit_labels(args) -> None:
     from synthset.audit import audit_labels as audit
 
@@ -153,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     dataset_command("generate-test", generate_test, "write study 2's synthetic test set (as large as the real one)")
     dataset_command("train-study2", train_study2, "train one of the poster's classifiers on real data").add_argument(
         "model", choices=POSTER_MODELS)
+    dataset_command("train-semi", train_semi, "train the poster's semi-supervised GAN discriminator").add_argument(
+        "variant", choices=SEMI_VARIANTS)
     dataset_command("audit-labels", audit_labels, "count and draw synthetic test images whose label cnn-5l disputes")
 
     commands.add_parser("evaluate", help="collect the final numbers into metrics/study1.json").set_defaults(run=evaluate)

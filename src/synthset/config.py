@@ -171,6 +171,15 @@ class ClassifierParams(Strict):
 
 
 POSTER_MODELS = ("linear_softmax", "fcnn", "cnn_4l", "cnn_5l")  # study 2's classifiers, simplest first
+SEMI_VARIANTS = ("labelled_only", "with_synthetic")  # the poster's semi-gan* and semi-gan**
+
+
+class SemiParams(Strict):
+    """The poster's semi-supervised discriminator: 5,400 labelled real images (*), plus 5,400
+    unlabelled synthetic ones (**) in its second variant."""
+
+    labelled_per_class: PositiveInt
+    unlabelled_per_class: PositiveInt
 
 
 class Study2Params(Strict):
@@ -189,6 +198,7 @@ class Study2Params(Strict):
     train_images_per_class: Annotated[int | None, Field(gt=0)]  # None: the whole training split
     test_images_per_class: PositiveInt  # capped by the validation split's images of the class
     audit_grid_size: Annotated[int, Field(ge=2, le=32)]  # a label-audit grid shows at most size**2 images
+    semi: SemiParams
 
     @model_validator(mode="after")
     def _ascending_checkpoints_and_an_auditor(self):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from synthset import paths
-from synthset.config import SOURCES, Params
+from synthset.config import SEMI_VARIANTS, SOURCES, Params
 from synthset.errors import SynthsetError
 from synthset.io import write_atomically
 
@@ -42,6 +42,12 @@ def study2_summary(params: Params, dataset: str) -> dict:
         row = json.loads(path.read_text())
         summary[model] = {key: row[key] for key in ("train_accuracy", "test_accuracy_real", "test_accuracy_synthetic",
                                                     "at_epoch")}
+    for variant in SEMI_VARIANTS:
+        path = paths.poster_summary(dataset, f"semi_gan_{variant}")
+        if not path.exists():
+            raise SynthsetError(f"{path}: missing; the semi-supervised variant {variant} has not been trained")
+        row = json.loads(path.read_text())
+        summary[f"semi_gan_{variant}"] = {key: value for key, value in row.items() if key != "train_images"}
     audit_file = paths.label_audit_summary(dataset)
     if not audit_file.exists():
         raise SynthsetError(f"{audit_file}: missing; run the label audit (`dvc repro`)")
