@@ -15,6 +15,9 @@ from conftest import copy_project, write_tiny_mnist
 pytestmark = pytest.mark.e2e
 SOURCES = ["real", "augmented", "synthetic", "real_plus_synthetic"]
 POSTER_MODELS = ["linear_softmax", "fcnn", "cnn_4l", "cnn_5l"]
+# Three of the ten digits: every stage runs, per-class stages included, in a third of the time.
+CLASSES = [0, 1, 2]
+SSL_LABELS = [30, 60]
 
 
 def _run(command, cwd, env):
@@ -29,6 +32,8 @@ def pipeline(tmp_path_factory):
     write_tiny_mnist(root / "data" / "mnist")
     raw = yaml.safe_load((root / "params.yaml").read_text())
     raw["scale"] = "tiny"
+    raw["mnist"]["classes"] = CLASSES
+    raw["study2"]["ssl"]["labels"] = SSL_LABELS  # the tiny training split has 40 images per class
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # `synthset` and `dvc` of this env
@@ -63,11 +68,14 @@ def test_study2_table_holds_every_model_at_every_table_epoch(pipeline):
     for variant in ("labelled_only", "with_synthetic"):
         row = study2[f"semi_gan_{variant}"]
         assert sorted(row["at_epoch"]) == ["1", "2"] and 0.0 <= row["test_class_or_fake_accuracy_real"] <= 1.0
+    assert sorted(study2["ssl_gan"], key=int) == [str(n) for n in SSL_LABELS]
+    for count, row in study2["ssl_gan"].items():
+        assert row["labels"] == int(count) and row["test_error"] == pytest.approx(1 - row["test_accuracy"], abs=1e-4)
     audit = json.loads((root / "metrics" / "mnist" / "study2" / "label_audit.json").read_text())
-    assert audit["images"] == 10 * 15 and sum(c["disputed"] for c in audit["per_class"].values()) == audit["disputed"]
+    assert audit["images"] == len(CLASSES) * 15 and sum(c["disputed"] for c in audit["per_class"].values()) == audit["disputed"]
     assert study2["label_audit"]["disputed"] == audit["disputed"]
     synthetic_test = json.loads((root / "artifacts" / "mnist" / "synthetic_test" / "manifest.json").read_text())
-    assert {int(k): v["images"] for k, v in synthetic_test["classes"].items()} == {label: 15 for label in range(10)}
+    assert {int(k): v["images"] for k, v in synthetic_test["classes"].items()} == {label: 15 for label in CLASSES}
 
 
 def test_quality_metrics_and_epoch_choice_come_from_the_pipeline(pipeline):
@@ -75,7 +83,7 @@ def test_quality_metrics_and_epoch_choice_come_from_the_pipeline(pipeline):
     quality = json.loads((root / "metrics" / "mnist" / "quality.json").read_text())["quality"]["mnist"]
     for name in ("fid", "kid", "precision", "recall", "density", "coverage", "near_copy_share", "label_fidelity"):
         assert name in quality and f"{name}_floor" in quality
-    assert sorted(quality["per_class"], key=int) == [str(c) for c in range(10)]
+    assert sorted(quality["per_class"], key=int) == [str(c) for c in CLASSES]
     choice = json.loads((root / "metrics" / "mnist" / "epoch_choice.json").read_text())
     manifest = json.loads((root / "artifacts" / "mnist" / "synthetic" / "manifest.json").read_text())
     for label, entry in choice["classes"].items():
@@ -88,7 +96,7 @@ def test_generated_dataset_is_a_dvc_output(pipeline):
     outs = [out["path"] for out in lock["generate@mnist"]["outs"]]
     assert outs == ["artifacts/mnist/synthetic"]
     assert sorted(p.name for p in (root / "artifacts/mnist/synthetic").iterdir()) == sorted(
-        [f"class_{label}.npz" for label in range(10)] + ["manifest.json"]
+        [f"class_{label}.npz" for label in CLASSES] + ["manifest.json"]
     )
 
 
@@ -101,7 +109,7 @@ def test_mlflow_store_holds_parent_gan_runs_and_classifier_runs(pipeline):
     parents = [r for r in runs if "synthset.parent_key" in r.data.tags]
     assert len(parents) == 1
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
-    assert sorted(int(r.data.tags["synthset.label"]) for r in children) == list(range(10))
+    assert sorted(int(r.data.tags["synthset.label"]) for r in children) == CLASSES
     data_version = yaml.safe_load((root / "data.dvc").read_text())["outs"][0]["md5"]
     for child in children:
         assert child.info.status == "FINISHED"
@@ -116,7 +124,7 @@ def test_mlflow_store_holds_parent_gan_runs_and_classifier_runs(pipeline):
     for run in classifiers:
         assert [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")] == [1, 2]
     models = mlflow.search_logged_models(experiment_ids=[experiment.experiment_id], output_format="list")
-    assert sorted(m.name for m in models) == (["classifier"] * (4 + 4) + ["feature_network"] + ["generator"] * 10
+    assert sorted(m.name for m in models) == (["classifier"] * (4 + 4) + ["feature_network"] + ["generator"] * len(CLASSES)
                                               + ["semi_gan_discriminator"] * 2)
     stages = {r.data.tags.get("synthset.stage") for r in runs}
     assert {"train_features", "select_epochs", "assess_quality", "train_poster_classifier", "audit_labels"} <= stages
@@ -136,10 +144,10 @@ def test_second_repro_does_nothing_and_gan_change_reruns_only_its_dependents(pip
     status = json.loads(_run(dvc + ["status", "--json"], root, env))
     # Only the GANs see the change directly; generation and the synthetic-data classifiers follow
     # through their dependency on the GAN outputs. Real-data stages are untouched.
-    assert set(status) == {f"train_gan@mnist-{label}" for label in range(10)}
+    assert set(status) == {f"train_gan@mnist-{label}" for label in CLASSES}
     edges = {tuple(part.strip().strip('"') for part in line.rstrip(";").split("->"))
              for line in _run(dvc + ["dag", "--dot"], root, env).splitlines() if "->" in line}
-    assert {(f"train_gan@mnist-{label}", "generate@mnist") for label in range(10)} <= edges
+    assert {(f"train_gan@mnist-{label}", "generate@mnist") for label in CLASSES} <= edges
     assert {("train_gan@mnist-0", "select_epochs@mnist"), ("select_epochs@mnist", "generate@mnist"),
             ("generate@mnist", "assess_quality@mnist"), ("train_features@mnist", "select_epochs@mnist")} <= edges
     assert {("generate@mnist", "train_cnn_synthetic@mnist"), ("generate@mnist", "train_cnn_real_plus_synthetic@mnist")} <= edges

@@ -139,3 +139,51 @@ def test_semi_training_sets_label_synthetic_images_fake(project, variant):
         assert 0.0 <= summary[key] <= 1.0
     curves = (paths.poster_history("mnist", f"semi_gan_{variant}")).read_text().splitlines()
     assert "class_or_fake_accuracy" in curves[0].split(",") and len(curves) == 1 + 2  # the dvc.yaml plot's y
+
+
+def test_unsupervised_loss_is_the_k_plus_1_gan_loss_with_an_implicit_fake_logit():
+    from synthset.models.ssl_gan import unsupervised_loss
+
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(6, 10)), rng.normal(size=(6, 10))
+
+    def d(logits):  # D(x) = Z / (Z + 1): the K+1-th logit is 0
+        z = np.exp(logits).sum(axis=1)
+        return z / (z + 1)
+
+    expected = -np.mean(np.log(d(real))) - np.mean(np.log(1 - d(fake)))
+    assert float(unsupervised_loss(real.astype("float32"), fake.astype("float32"))) == pytest.approx(expected, rel=1e-5)
+
+
+def test_labelled_subset_is_balanced_seeded_and_refuses_what_cannot_be_balanced():
+    from synthset.errors import SynthsetError
+    from synthset.training.ssl_gan import labelled_subset
+
+    labels = np.repeat(np.arange(3), 20)
+    chosen = labelled_subset(labels, [0, 1, 2], 30, seed=1)
+    assert np.bincount(labels[chosen]).tolist() == [10, 10, 10]
+    np.testing.assert_array_equal(chosen, labelled_subset(labels, [0, 1, 2], 30, seed=1))
+    assert not np.array_equal(chosen, labelled_subset(labels, [0, 1, 2], 30, seed=2))
+    with pytest.raises(SynthsetError, match="evenly"):
+        labelled_subset(labels, [0, 1, 2], 31, seed=1)
+    with pytest.raises(SynthsetError, match="class 0"):
+        labelled_subset(labels, [0, 1, 2], 63, seed=1)
+
+
+def test_ssl_gan_trains_its_generator_and_reports_test_error(project):
+    from synthset.prepare import prepare_mnist
+    from synthset.training.ssl_gan import train_ssl_gan
+
+    params = config.load()
+    prepare_mnist(params)
+
+    summary = train_ssl_gan(params, "mnist", 20)
+
+    assert summary["labels"] == 20 and summary["test_images"] == 200
+    assert summary["test_error"] == pytest.approx(1 - summary["test_accuracy"], abs=1e-4)
+    out = paths.poster_dir("mnist", "ssl_gan_20_labels")
+    assert {p.name for p in out.iterdir()} == {"discriminator.keras", "generator.keras", "samples.png"}
+    curves = paths.poster_history("mnist", "ssl_gan_20_labels").read_text().splitlines()
+    header = curves[0].split(",")
+    assert {"epoch", "d_loss_supervised", "d_loss_unsupervised", "g_loss", "test_accuracy"} <= set(header)
+    assert len(curves) == 1 + params.study2.ssl.epochs

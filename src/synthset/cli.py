@@ -104,6 +104,14 @@ def train_semi(args) -> None:
     print(f"[study2 {args.dataset}/semi_gan_{args.variant}] final: {shown}")
 
 
+def train_ssl_gan(args) -> None:
+    from synthset.training.ssl_gan import train_ssl_gan as train
+
+    final = train(_params(args), args.dataset, args.labels)
+    print(f"[ssl-gan {args.dataset}/{args.labels} labels] test error {final['test_error']:.4f} "
+          f"on {final['test_images']} real test images")
+
+
 def audit_labels(args) -> None:
     from synthset.audit import audit_labels as audit
 
@@ -163,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
         "model", choices=POSTER_MODELS)
     dataset_command("train-semi", train_semi, "train the poster's semi-supervised GAN discriminator").add_argument(
         "variant", choices=SEMI_VARIANTS)
+    dataset_command("train-ssl-gan", train_ssl_gan,
+                    "train the complete semi-supervised GAN (feature matching) with N labels").add_argument(
+        "labels", type=int)
     dataset_command("audit-labels", audit_labels, "count and draw synthetic test images whose label cnn-5l disputes")
 
     commands.add_parser("evaluate", help="collect the final numbers into metrics/study1.json").set_defaults(run=evaluate)

@@ -182,6 +182,22 @@ class SemiParams(Strict):
     unlabelled_per_class: PositiveInt
 
 
+class SslParams(Strict):
+    """The complete semi-supervised GAN (Salimans et al. 2016): its MNIST networks and optimiser."""
+
+    labels: list[PositiveInt] = Field(min_length=1)  # one training per count, labels spread evenly over classes
+    discriminator_widths: list[PositiveInt] = Field(min_length=1)
+    generator_widths: list[PositiveInt] = Field(min_length=1)
+    input_noise: Annotated[float, Field(ge=0.0)]  # std of the Gaussian noise on D's input and hidden layers
+    hidden_noise: Annotated[float, Field(ge=0.0)]
+    latent_dim: PositiveInt
+    learning_rate: LearningRate
+    beta_1: Rate
+    batch_size: PositiveInt
+    epochs: PositiveInt  # passes over the unlabelled images
+    unlabelled_per_class: Annotated[int | None, Field(gt=0)]  # None: the whole training split
+
+
 class Study2Params(Strict):
     """*How real is real?*: the poster's classifiers, trained on real images, tested on real and synthetic ones.
 
@@ -199,6 +215,7 @@ class Study2Params(Strict):
     test_images_per_class: PositiveInt  # capped by the validation split's images of the class
     audit_grid_size: Annotated[int, Field(ge=2, le=32)]  # a label-audit grid shows at most size**2 images
     semi: SemiParams
+    ssl: SslParams
 
     @model_validator(mode="after")
     def _ascending_checkpoints_and_an_auditor(self):

@@ -48,6 +48,12 @@ def study2_summary(params: Params, dataset: str) -> dict:
             raise SynthsetError(f"{path}: missing; the semi-supervised variant {variant} has not been trained")
         row = json.loads(path.read_text())
         summary[f"semi_gan_{variant}"] = {key: value for key, value in row.items() if key != "train_images"}
+    summary["ssl_gan"] = {}
+    for count in params.study2.ssl.labels:
+        path = paths.poster_summary(dataset, f"ssl_gan_{count}_labels")
+        if not path.exists():
+            raise SynthsetError(f"{path}: missing; the semi-supervised GAN with {count} labels has not been trained")
+        summary["ssl_gan"][str(count)] = json.loads(path.read_text())
     audit_file = paths.label_audit_summary(dataset)
     if not audit_file.exists():
         raise SynthsetError(f"{audit_file}: missing; run the label audit (`dvc repro`)")
