@@ -57,10 +57,7 @@ def audit_labels(params: Params, dataset: str) -> dict:
         partial.write_text(json.dumps(summary, indent=2) + "\n")
 
     inputs = {"auditor": file_md5(model_file), "synthetic_test": file_md5(paths.synthetic_test_dir(dataset) / MANIFEST)}
-    tracking.connect()
-    experiment_id, parent_id = tracking.experiment(f"synthset-{dataset}")
-    tags = {**tracking.base_tags(inputs), "synthset.stage": "audit_labels", "synthset.dataset": dataset}
-    with tracking.run(experiment_id, f"{dataset}-label-audit", parent_id, None, tags) as tracker:
+    with tracking.stage_run(dataset, "audit_labels", f"{dataset}-label-audit", inputs) as tracker:
         tracker.log_metrics({"disputed_share": summary["disputed_share"],
                              **{f"disputed_share_class_{k}": v["disputed_share"] for k, v in per_class.items()}}, step=0)
         tracker.log_artifact(paths.label_audit_summary(dataset))

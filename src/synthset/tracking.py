@@ -223,6 +223,18 @@ def run(experiment_id: str, name: str, parent_id: str | None, resume_id: str | N
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def stage_run(dataset: str, stage: str, name: str, inputs: dict[str, str], **tags: Any) -> Iterator[Tracker]:
+    """One run of a pipeline stage in the dataset's experiment (under ``mlflow run``'s run, if any),
+    tagged ``synthset.stage``, ``synthset.dataset``, ``synthset.<tag>`` and its inputs' versions."""
+    connect()
+    experiment_id, parent_id = experiment(f"synthset-{dataset}")
+    all_tags = {**base_tags(inputs), "synthset.stage": stage, "synthset.dataset": dataset,
+                **{f"synthset.{key}": str(value) for key, value in tags.items()}}
+    with run(experiment_id, name, parent_id, None, all_tags) as tracker:
+        yield tracker
+
+
 def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 

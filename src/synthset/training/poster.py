@@ -92,11 +92,8 @@ def train_poster_classifier(params: Params, dataset: str, model_name: str) -> di
                   metrics=["accuracy"])
     epochs = spec.checkpoints[-1]
 
-    tracking.connect()
-    experiment_id, parent_id = tracking.experiment(f"synthset-{dataset}")
-    tags = {**tracking.base_tags(inputs), "synthset.stage": "train_poster_classifier", "synthset.dataset": dataset,
-            "synthset.model": model_name}
-    with tracking.run(experiment_id, f"{dataset}-study2-{model_name}", parent_id, None, tags) as tracker:
+    with tracking.stage_run(dataset, "train_poster_classifier", f"{dataset}-study2-{model_name}", inputs,
+                            model=model_name) as tracker:
         tracker.log_params({"study2": spec.model_dump(), "model": model_name, "train_images": len(images),
                             "seed": params.seed})
         at_checkpoints = TestAtCheckpoints(spec.checkpoints, test_sets, tracker, f"{dataset}/{model_name}")

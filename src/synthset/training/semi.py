@@ -64,11 +64,8 @@ def train_semi_classifier(params: Params, dataset: str, variant: str) -> dict:
     epochs = spec.checkpoints[-1]
     name = f"semi_gan_{variant}"
 
-    tracking.connect()
-    experiment_id, parent_id = tracking.experiment(f"synthset-{dataset}")
-    tags = {**tracking.base_tags(inputs), "synthset.stage": "train_semi_classifier", "synthset.dataset": dataset,
-            "synthset.variant": variant}
-    with tracking.run(experiment_id, f"{dataset}-study2-{name}", parent_id, None, tags) as tracker:
+    with tracking.stage_run(dataset, "train_semi_classifier", f"{dataset}-study2-{name}", inputs,
+                            variant=variant) as tracker:
         tracker.log_params({"study2": spec.model_dump(), "variant": variant, "train_images": len(images),
                             "seed": params.seed})
         at_checkpoints = TestAtCheckpoints(spec.checkpoints, test_sets, tracker, f"{dataset}/{name}")

@@ -78,11 +78,7 @@ def train_ssl_gan(params: Params, dataset: str, label_count: int) -> dict:
     model.build()
     name = f"ssl_gan_{label_count}_labels"
 
-    tracking.connect()
-    experiment_id, parent_id = tracking.experiment(f"synthset-{dataset}")
-    tags = {**tracking.base_tags(inputs), "synthset.stage": "train_ssl_gan", "synthset.dataset": dataset,
-            "synthset.labels": str(label_count)}
-    with tracking.run(experiment_id, f"{dataset}-study2-{name}", parent_id, None, tags) as tracker:
+    with tracking.stage_run(dataset, "train_ssl_gan", f"{dataset}-study2-{name}", inputs, labels=label_count) as tracker:
         tracker.log_params({"ssl": spec.model_dump(), "labels": label_count, "unlabelled_images": len(images),
                             "seed": params.seed})
         history = model.fit(
