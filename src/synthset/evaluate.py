@@ -32,34 +32,26 @@ def write_study1_metrics(params: Params, datasets: list[str]) -> dict:
     return metrics
 
 
+def _read_summary(path, what: str) -> dict:
+    if not path.exists():
+        raise SynthsetError(f"{path}: missing; {what} has not run yet (run `dvc repro`)")
+    return json.loads(path.read_text())
+
+
 def study2_summary(params: Params, dataset: str) -> dict:
-    """The poster's table, a row per model: train / real test / synthetic test accuracy at each table epoch."""
+    """The poster's table, a row per model: train / real test / synthetic test accuracy at each table
+    epoch; the semi-supervised variants, the complete semi-supervised GAN and the label audit."""
     summary = {}
-    for model in params.study2.models:
-        path = paths.poster_summary(dataset, model)
-        if not path.exists():
-            raise SynthsetError(f"{path}: missing; the study 2 model {model} has not been trained (run `dvc repro`)")
-        row = json.loads(path.read_text())
-        summary[model] = {key: row[key] for key in ("train_accuracy", "test_accuracy_real", "test_accuracy_synthetic",
-                                                    "at_epoch")}
-    for variant in SEMI_VARIANTS:
-        path = paths.poster_summary(dataset, f"semi_gan_{variant}")
-        if not path.exists():
-            raise SynthsetError(f"{path}: missing; the semi-supervised variant {variant} has not been trained")
-        row = json.loads(path.read_text())
-        summary[f"semi_gan_{variant}"] = {key: value for key, value in row.items() if key != "train_images"}
-    summary["ssl_gan"] = {}
-    for count in params.study2.ssl.labels:
-        path = paths.poster_summary(dataset, f"ssl_gan_{count}_labels")
-        if not path.exists():
-            raise SynthsetError(f"{path}: missing; the semi-supervised GAN with {count} labels has not been trained")
-        summary["ssl_gan"][str(count)] = json.loads(path.read_text())
-    audit_file = paths.label_audit_summary(dataset)
-    if not audit_file.exists():
-        raise SynthsetError(f"{audit_file}: missing; run the label audit (`dvc repro`)")
-    audit = json.loads(audit_file.read_text())
-    summary["label_audit"] = {"disputed": audit["disputed"], "disputed_share": audit["disputed_share"],
-                              "images": audit["images"]}
+    for model in [*params.study2.models, *(f"semi_gan_{variant}" for variant in SEMI_VARIANTS)]:
+        row = _read_summary(paths.poster_summary(dataset, model), f"the study 2 model {model}")
+        summary[model] = {key: value for key, value in row.items() if key != "train_images"}
+    summary["ssl_gan"] = {
+        str(count): _read_summary(paths.poster_summary(dataset, f"ssl_gan_{count}_labels"),
+                                  f"the semi-supervised GAN with {count} labels")
+        for count in params.study2.ssl.labels
+    }
+    audit = _read_summary(paths.label_audit_summary(dataset), "the label audit")
+    summary["label_audit"] = {key: audit[key] for key in ("disputed", "disputed_share", "images")}
     return summary
 
 
