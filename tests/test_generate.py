@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 
 from synthset import config, paths
+from synthset.datasets import load_images, save_images
 from synthset.errors import SynthsetError
-from synthset.generate import generate_dataset, load_synthetic
+from synthset.generate import MANIFEST, generate_dataset, generate_test_set, load_synthetic
 from synthset.training.gan import build_gan
+from synthset.training.poster import real_test_set
 
 
 def _fake_generators(params, labels):
@@ -46,7 +48,7 @@ def test_incomplete_or_altered_dataset_is_refused(project):
     params = config.load()
     _fake_generators(params, params.mnist.classes)
     generate_dataset(params, "mnist")
-    archive = paths.synthetic_archive("mnist", 4)
+    archive = paths.synthetic_archive(paths.synthetic_dir("mnist"), 4)
     archive.write_bytes(archive.read_bytes()[:-10])
     with pytest.raises(SynthsetError, match="class_4.npz: missing or changed"):
         load_synthetic("mnist", params.mnist.classes)
@@ -68,3 +70,26 @@ def test_generation_uses_the_selected_epoch_of_each_class(project):
     manifest = json.loads((paths.synthetic_dir("mnist") / "manifest.json").read_text())
     assert manifest["classes"]["4"]["checkpoint"] == "generator_epoch_002.keras"
     assert manifest["classes"]["3"]["checkpoint"] == "generator_epoch_001.keras"
+
+
+def test_synthetic_test_set_matches_the_real_test_set_class_by_class(project):
+    """As many images per class as the real test set takes: the cap, or fewer where the class has fewer."""
+    params = config.load()
+    params = params.model_copy(update={"study2": params.study2.model_copy(update={"test_images_per_class": 3})})
+    labels = np.random.default_rng(0).permutation([c for c in range(10) for _ in range(2 if c == 5 else 4)])
+    images = np.zeros((len(labels), 28, 28, 1), np.uint8)
+    paths.real_split("mnist", "validation").parent.mkdir(parents=True)
+    save_images(paths.real_split("mnist", "validation"), images, labels)
+    _fake_generators(params, params.mnist.classes)
+
+    directory = generate_test_set(params, "mnist")
+    manifest = json.loads((directory / MANIFEST).read_text())
+    expected = {str(c): 2 if c == 5 else 3 for c in params.mnist.classes}
+    assert manifest["images_per_class"] == expected
+    assert sorted(p.name for p in directory.iterdir()) == sorted(
+        [paths.synthetic_archive(directory, c).name for c in params.mnist.classes] + [MANIFEST])
+    _, real_labels, _ = real_test_set(params, "mnist")
+    _, synthetic_labels = load_images(paths.synthetic_archive(directory, 5))
+    assert len(synthetic_labels) == (real_labels == 5).sum() == 2
+    assert np.bincount(load_synthetic("mnist", params.mnist.classes, directory)[1]).tolist() == \
+        np.bincount(real_labels).tolist()

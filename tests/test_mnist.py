@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from synthset import mnist
+from synthset.datasets import first_per_class, load_labels, save_images
 from synthset.errors import SynthsetError
 
 
@@ -77,3 +78,31 @@ def test_written_files_are_byte_identical_across_writes(tmp_path):
     mnist.write_arrays(arrays, tmp_path / "b")
     assert (tmp_path / "a/train_images.npy").read_bytes() == (tmp_path / "b/train_images.npy").read_bytes()
     assert not list((tmp_path / "a").glob("*.partial"))
+
+
+def test_first_per_class_takes_each_class_prefix_in_the_order_of_classes():
+    labels = np.array([3, 1, 3, 2, 1, 3, 1, 3])
+    np.testing.assert_array_equal(first_per_class(labels, [3, 1], 2), [0, 2, 1, 4])
+    np.testing.assert_array_equal(first_per_class(labels, [1, 2, 3], None), [1, 4, 6, 3, 0, 2, 5, 7])
+    np.testing.assert_array_equal(first_per_class(labels, [2, 1], 5), [3, 1, 4, 6])  # class 2 has only one
+
+
+def test_first_per_class_agrees_with_the_per_class_loop_it_replaced():
+    labels = np.random.default_rng(0).integers(0, 10, size=500)
+    for classes, cap in (([4, 0, 7], 30), (list(range(10)), None), ([9, 2], 1), ([1, 5], 1000)):
+        old = np.concatenate([np.flatnonzero(labels == label)[:cap] for label in classes])
+        np.testing.assert_array_equal(first_per_class(labels, classes, cap), old)
+
+
+def test_load_labels_reads_the_labels_only_and_names_bad_files(tmp_path):
+    path = tmp_path / "split.npz"
+    save_images(path, np.zeros((3, 2, 2, 1), np.uint8), np.array([7, 1, 7]))
+    np.testing.assert_array_equal(load_labels(path), [7, 1, 7])
+    with pytest.raises(SynthsetError, match="absent.npz: missing"):
+        load_labels(tmp_path / "absent.npz")
+    (tmp_path / "broken.npz").write_bytes(b"not a zip")
+    with pytest.raises(SynthsetError, match="broken.npz: not a readable image archive"):
+        load_labels(tmp_path / "broken.npz")
+    np.savez(tmp_path / "unlabelled.npz", images=np.zeros((1, 2, 2, 1), np.uint8))
+    with pytest.raises(SynthsetError, match="unlabelled.npz: not a readable image archive"):
+        load_labels(tmp_path / "unlabelled.npz")

@@ -69,7 +69,7 @@ def write_synthetic(directory, images_by_label: dict[int, np.ndarray]) -> None:
     directory.mkdir(parents=True)
     manifest = {"classes": {}}
     for label, images in images_by_label.items():
-        archive = directory / f"class_{label}.npz"
+        archive = paths.synthetic_archive(directory, label)
         save_images(archive, images, np.full(len(images), label))
         manifest["classes"][str(label)] = {"archive": archive.name, "archive_md5": file_md5(archive),
                                            "images": len(images)}

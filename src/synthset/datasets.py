@@ -53,18 +53,31 @@ def save_images(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
             np.savez_compressed(handle, images=images, labels=labels.astype(np.int64))
 
 
-def load_images(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _read_members(path: Path, *members: str) -> tuple[np.ndarray, ...]:
+    """The named arrays of an archive; npz members load lazily, so only these are read."""
     path = Path(path)
     if not path.exists():
         raise SynthsetError(f"{path}: missing; run `dvc repro` to (re)build it")
     try:
         with np.load(path, allow_pickle=False) as archive:
-            images, labels = archive["images"], archive["labels"]
+            return tuple(archive[member] for member in members)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as error:
         raise SynthsetError(f"{path}: not a readable image archive ({error}); delete it and run `dvc repro`") from None
+
+
+def load_images(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = _read_members(path, "images", "labels")
     if images.dtype != np.uint8 or images.ndim != 4 or len(images) != len(labels):
         raise SynthsetError(f"{path}: expected uint8 images (N, H, W, C) with N labels, got {images.dtype} {images.shape}")
     return images, labels
+
+
+def load_labels(path: Path) -> np.ndarray:
+    """Only the labels of an image archive: counting classes need not decompress every image."""
+    (labels,) = _read_members(path, "labels")
+    if labels.ndim != 1:
+        raise SynthsetError(f"{path}: expected one label per image, got labels of shape {labels.shape}")
+    return labels
 
 
 def images_of_class(path: Path, label: int, limit: int | None = None) -> np.ndarray:
@@ -73,6 +86,15 @@ def images_of_class(path: Path, label: int, limit: int | None = None) -> np.ndar
     if len(chosen) == 0:
         raise SynthsetError(f"{path}: no images of class {label}")
     return chosen[:limit]
+
+
+def first_per_class(labels: np.ndarray, classes: list[int], per_class: int | None) -> np.ndarray:
+    """Indices of the first ``per_class`` images of each class (all for None; fewer if the class has
+    fewer), grouped by class in the order of ``classes``, each group in file order.
+
+    Taking a prefix in file order makes every subset deterministic and nested in the larger ones.
+    """
+    return np.concatenate([np.flatnonzero(labels == label)[:per_class] for label in classes])
 
 
 def class_indices(labels: np.ndarray, classes: list[int]) -> np.ndarray:

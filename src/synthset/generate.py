@@ -10,7 +10,7 @@ import numpy as np
 
 from synthset import paths
 from synthset.config import Params
-from synthset.datasets import load_images, save_images
+from synthset.datasets import first_per_class, load_images, load_labels, save_images
 from synthset.errors import SynthsetError
 from synthset.io import write_atomically
 from synthset.selection import chosen_epochs, kept_checkpoints, sample
@@ -40,9 +40,10 @@ def generate_dataset(params: Params, dataset: str) -> Path:
 
 def generate_test_set(params: Params, dataset: str) -> Path:
     """Study 2's synthetic test set: as many images per class as its real test set, from other noise."""
-    _, labels = load_images(paths.real_split(dataset, "validation"))
+    labels = load_labels(paths.real_split(dataset, "validation"))
     cap = params.study2.test_images_per_class
-    counts = {label: min(cap, int((labels == label).sum())) for label in params.mnist.classes}
+    # The same selection as the real test set (training.poster.real_test_set), class by class.
+    counts = {label: len(first_per_class(labels, [label], cap)) for label in params.mnist.classes}
     return _generate(params, dataset, paths.synthetic_test_dir(dataset), counts, noise_stream=1)
 
 
@@ -62,7 +63,7 @@ def _generate(params: Params, dataset: str, out_dir: Path, counts: dict[int, int
             generator = keras.saving.load_model(checkpoint, compile=False)
             images = sample(generator, count, params.gan.latent_dim, seed=(params.seed, label, noise_stream),
                             batch_size=spec.batch_size)
-            archive = partial / f"class_{label}.npz"
+            archive = paths.synthetic_archive(partial, label)
             save_images(archive, images, np.full(len(images), label))
             manifest["classes"][str(label)] = {
                 "checkpoint": checkpoint.name, "generator_md5": file_md5(checkpoint),

@@ -45,8 +45,9 @@ def synthetic_dir(dataset: str) -> Path:
     return ARTIFACTS / dataset / "synthetic"
 
 
-def synthetic_archive(dataset: str, label: int) -> Path:
-    return synthetic_dir(dataset) / f"class_{label}.npz"
+def synthetic_archive(directory: Path, label: int) -> Path:
+    """One class's archive in a synthetic set's directory (``synthetic_dir`` or ``synthetic_test_dir``)."""
+    return directory / f"class_{label}.npz"
 
 
 def synthetic_test_dir(dataset: str) -> Path:

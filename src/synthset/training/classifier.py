@@ -12,7 +12,7 @@ import pandas as pd
 from synthset import paths, tracking
 from synthset.augment import build_augmenter
 from synthset.config import Params
-from synthset.datasets import class_indices, load_images
+from synthset.datasets import class_indices, first_per_class, load_images
 from synthset.generate import MANIFEST, load_synthetic
 from synthset.io import write_atomically
 from synthset.models.classifier import build_classifier
@@ -33,10 +33,9 @@ def training_data(params: Params, dataset: str, source: str) -> tuple[np.ndarray
         inputs["synthetic"] = file_md5(paths.synthetic_dir(dataset) / MANIFEST)
     images, labels = [], []
     for part_images, part_labels in parts:
-        for label in params.mnist.classes:
-            chosen = np.flatnonzero(part_labels == label)[:cap]
-            images.append(part_images[chosen])
-            labels.append(part_labels[chosen])
+        chosen = first_per_class(part_labels, params.mnist.classes, cap)
+        images.append(part_images[chosen])
+        labels.append(part_labels[chosen])
     return np.concatenate(images), np.concatenate(labels), inputs
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 import keras
-import numpy as np
 
 from synthset import paths, tracking
 from synthset.config import Params
-from synthset.datasets import class_indices, load_images
+from synthset.datasets import class_indices, first_per_class, load_images
 from synthset.io import save_model_atomically, write_atomically
 from synthset.models.features import build_feature_network
 from synthset.training.callbacks import EpochTimer, MetricsToTracker
@@ -22,7 +21,7 @@ def train_feature_network(params: Params, dataset: str) -> dict[str, float]:
     keras.utils.set_random_seed(params.seed)
     train_file, holdout_file = paths.real_split(dataset, "train"), paths.real_split(dataset, "holdout")
     images, labels = load_images(train_file)
-    keep = np.concatenate([np.flatnonzero(labels == label)[: spec.train_images_per_class] for label in params.mnist.classes])
+    keep = first_per_class(labels, params.mnist.classes, spec.train_images_per_class)
     images, labels = images[keep], class_indices(labels[keep], params.mnist.classes)
     holdout_images, holdout_labels = load_images(holdout_file)
     holdout_labels = class_indices(holdout_labels, params.mnist.classes)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from synthset import paths, tracking
 from synthset.config import Params
-from synthset.datasets import class_indices, load_images
+from synthset.datasets import class_indices, first_per_class, load_images
 from synthset.generate import MANIFEST, load_synthetic
 from synthset.io import save_model_atomically, write_atomically
 from synthset.models.poster import build_poster_classifier
@@ -57,16 +57,16 @@ class TestAtCheckpoints(keras.callbacks.Callback):
         return summary
 
 
-def first_per_class(images: np.ndarray, labels: np.ndarray, classes: list[int], cap: int | None):
-    """The first ``cap`` images of each class (all of them for None), classes in order."""
-    chosen = np.concatenate([np.flatnonzero(labels == label)[:cap] for label in classes])
+def subset_per_class(images: np.ndarray, labels: np.ndarray, classes: list[int], cap: int | None):
+    """(images, labels) of ``datasets.first_per_class``: the first ``cap`` of each class, classes in order."""
+    chosen = first_per_class(labels, classes, cap)
     return images[chosen], labels[chosen]
 
 
 def real_test_set(params: Params, dataset: str) -> tuple[np.ndarray, np.ndarray, str]:
     """(images, labels, file md5): the first ``study2.test_images_per_class`` of each class of the validation split."""
     path = paths.real_split(dataset, "validation")
-    images, labels = first_per_class(*load_images(path), params.mnist.classes, params.study2.test_images_per_class)
+    images, labels = subset_per_class(*load_images(path), params.mnist.classes, params.study2.test_images_per_class)
     return images, labels, file_md5(path)
 
 
@@ -76,7 +76,7 @@ def train_poster_classifier(params: Params, dataset: str, model_name: str) -> di
     spec = params.study2
     classes = params.mnist.classes
     train_file, holdout_file = paths.real_split(dataset, "train"), paths.real_split(dataset, "holdout")
-    images, labels = first_per_class(*load_images(train_file), classes, spec.train_images_per_class)
+    images, labels = subset_per_class(*load_images(train_file), classes, spec.train_images_per_class)
     labels = class_indices(labels, classes)
     holdout_images, holdout_labels = load_images(holdout_file)
     real_test, real_test_labels, validation_md5 = real_test_set(params, dataset)

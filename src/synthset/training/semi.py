@@ -21,7 +21,7 @@ from synthset.generate import MANIFEST, load_synthetic
 from synthset.io import save_model_atomically, write_atomically
 from synthset.models.semi import CLASS_OR_FAKE, REAL_OR_FAKE, build_semi_discriminator
 from synthset.training.callbacks import EpochTimer, MetricsToTracker
-from synthset.training.poster import TestAtCheckpoints, first_per_class, real_test_set
+from synthset.training.poster import TestAtCheckpoints, real_test_set, subset_per_class
 from synthset.versions import file_md5
 
 def _targets(labels: np.ndarray, real: bool) -> dict[str, np.ndarray]:
@@ -32,12 +32,12 @@ def training_set(params: Params, dataset: str, variant: str) -> tuple[np.ndarray
     """Labelled real images (real, their digit) and, for ``with_synthetic``, synthetic ones (fake, class K)."""
     spec, classes = params.study2.semi, params.mnist.classes
     train_file = paths.real_split(dataset, "train")
-    images, labels = first_per_class(*load_images(train_file), classes, spec.labelled_per_class)
+    images, labels = subset_per_class(*load_images(train_file), classes, spec.labelled_per_class)
     parts = [(images, _targets(class_indices(labels, classes), real=True))]
     inputs = {"train": file_md5(train_file)}
     if variant == "with_synthetic":
-        synthetic, synthetic_labels = first_per_class(*load_synthetic(dataset, classes), classes,
-                                                       spec.unlabelled_per_class)
+        synthetic, synthetic_labels = subset_per_class(*load_synthetic(dataset, classes), classes,
+                                                        spec.unlabelled_per_class)
         parts.append((synthetic, _targets(np.full(len(synthetic_labels), len(classes)), real=False)))
         inputs["synthetic"] = file_md5(paths.synthetic_dir(dataset) / MANIFEST)
     images = np.concatenate([part[0] for part in parts])

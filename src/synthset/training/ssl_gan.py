@@ -15,7 +15,7 @@ import pandas as pd
 
 from synthset import paths, tracking
 from synthset.config import Params
-from synthset.datasets import class_indices, load_images
+from synthset.datasets import class_indices, first_per_class, load_images
 from synthset.errors import SynthsetError
 from synthset.imaging import image_grid, save_png
 from synthset.io import save_model_atomically, write_atomically
@@ -57,7 +57,7 @@ def train_ssl_gan(params: Params, dataset: str, label_count: int) -> dict:
     spec, classes = params.study2.ssl, params.mnist.classes
     train_file, test_file = paths.real_split(dataset, "train"), paths.real_split(dataset, "validation")
     images, labels = load_images(train_file)
-    keep = np.concatenate([np.flatnonzero(labels == label)[: spec.unlabelled_per_class] for label in classes])
+    keep = first_per_class(labels, classes, spec.unlabelled_per_class)
     images, labels = images[keep], class_indices(labels[keep], classes)
     labelled = labelled_subset(labels, list(range(len(classes))), label_count, params.seed)
     test_images, test_labels = load_images(test_file)
