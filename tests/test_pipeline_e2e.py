@@ -74,6 +74,12 @@ def test_study2_table_holds_every_model_at_every_table_epoch(pipeline):
     audit = json.loads((root / "metrics" / "mnist" / "study2" / "label_audit.json").read_text())
     assert audit["images"] == len(CLASSES) * 15 and sum(c["disputed"] for c in audit["per_class"].values()) == audit["disputed"]
     assert study2["label_audit"]["disputed"] == audit["disputed"]
+    attention = study2["attention"]
+    assert sorted(attention["sanity_passed"]) == ["grad_cam", "saliency"]
+    for method in ("grad_cam", "saliency"):
+        for pair in ("real_vs_augmented", "real_vs_synthetic", "augmented_vs_synthetic", "real_vs_real_randomised"):
+            assert -1.0 <= attention["similarity"][method][pair]["rank_correlation"] <= 1.0
+    assert len(list((root / "artifacts" / "mnist" / "study2" / "attention").glob("*.png"))) == 4
     synthetic_test = json.loads((root / "artifacts" / "mnist" / "synthetic_test" / "manifest.json").read_text())
     assert {int(k): v["images"] for k, v in synthetic_test["classes"].items()} == {label: 15 for label in CLASSES}
 
@@ -127,7 +133,8 @@ def test_mlflow_store_holds_parent_gan_runs_and_classifier_runs(pipeline):
     assert sorted(m.name for m in models) == (["classifier"] * (4 + 4) + ["feature_network"] + ["generator"] * len(CLASSES)
                                               + ["semi_gan_discriminator"] * 2)
     stages = {r.data.tags.get("synthset.stage") for r in runs}
-    assert {"train_features", "select_epochs", "assess_quality", "train_poster_classifier", "audit_labels"} <= stages
+    assert {"train_features", "select_epochs", "assess_quality", "train_poster_classifier", "audit_labels",
+            "attention"} <= stages
     poster = [r for r in runs if r.data.tags.get("synthset.stage") == "train_poster_classifier"]
     assert sorted(r.data.tags["synthset.model"] for r in poster) == sorted(POSTER_MODELS)
     for run in poster:

@@ -120,6 +120,14 @@ def audit_labels(args) -> None:
           f"({summary['disputed_share']:.2%}); grids in {args.dataset}'s study2/label_audit")
 
 
+def explain(args) -> None:
+    from synthset.explain import explain_classifiers
+
+    summary = explain_classifiers(_params(args), args.dataset)
+    passed = ", ".join(f"{method} {'passes' if ok else 'FAILS'}" for method, ok in summary["sanity_passed"].items())
+    print(f"[attention {args.dataset}] sanity check: {passed}; grids in {args.dataset}'s study2/attention")
+
+
 def evaluate_study2(args) -> None:
     from synthset.evaluate import write_study2_metrics
 
@@ -175,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "train the complete semi-supervised GAN (feature matching) with N labels").add_argument(
         "labels", type=int)
     dataset_command("audit-labels", audit_labels, "count and draw synthetic test images whose label cnn-5l disputes")
+    dataset_command("explain", explain, "Grad-CAM and saliency maps: cnn-5l's grids, study 1's CNNs compared, sanity check")
 
     commands.add_parser("evaluate", help="collect the final numbers into metrics/study1.json").set_defaults(run=evaluate)
     commands.add_parser("evaluate-study2", help="collect the poster's table into metrics/study2.json").set_defaults(

@@ -198,6 +198,16 @@ class SslParams(Strict):
     unlabelled_per_class: Annotated[int | None, Field(gt=0)]  # None: the whole training split
 
 
+class AttentionParams(Strict):
+    """Grad-CAM and saliency: cnn-5l's maps on both test sets, and study 1's CNNs compared map by map."""
+
+    sources: list[Literal[SOURCES]] = Field(min_length=2)  # study 1's CNNs (first seed) whose maps are compared
+    min_cam_size: PositiveInt  # Grad-CAM uses the deepest conv layer whose output is at least this wide
+    top_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]  # share of pixels in the top-pixel IoU
+    sanity_max_correlation: Annotated[float, Field(gt=-1.0, lt=1.0)]  # a method fails above it
+    grid_images_per_class: Annotated[int, Field(ge=1, le=16)]
+
+
 class Study2Params(Strict):
     """*How real is real?*: the poster's classifiers, trained on real images, tested on real and synthetic ones.
 
@@ -216,6 +226,7 @@ class Study2Params(Strict):
     audit_grid_size: Annotated[int, Field(ge=2, le=32)]  # a label-audit grid shows at most size**2 images
     semi: SemiParams
     ssl: SslParams
+    attention: AttentionParams
 
     @model_validator(mode="after")
     def _ascending_checkpoints_and_an_auditor(self):

@@ -40,7 +40,8 @@ def _read_summary(path, what: str) -> dict:
 
 def study2_summary(params: Params, dataset: str) -> dict:
     """The poster's table, a row per model: train / real test / synthetic test accuracy at each table
-    epoch; the semi-supervised variants, the complete semi-supervised GAN and the label audit."""
+    epoch; the semi-supervised variants, the complete semi-supervised GAN, the label audit and how
+    alike the attention maps of study 1's CNNs are on real test digits."""
     summary = {}
     for model in [*params.study2.models, *(f"semi_gan_{variant}" for variant in SEMI_VARIANTS)]:
         row = _read_summary(paths.poster_summary(dataset, model), f"the study 2 model {model}")
@@ -52,6 +53,9 @@ def study2_summary(params: Params, dataset: str) -> dict:
     }
     audit = _read_summary(paths.label_audit_summary(dataset), "the label audit")
     summary["label_audit"] = {key: audit[key] for key in ("disputed", "disputed_share", "images")}
+    attention = _read_summary(paths.attention_summary(dataset), "the attention comparison")
+    summary["attention"] = {"similarity": {method: by_set["real_images"] for method, by_set in attention["similarity"].items()},
+                            "sanity_passed": attention["sanity_passed"]}
     return summary
 
 

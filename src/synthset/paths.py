@@ -132,3 +132,23 @@ def label_audit_summary(dataset: str) -> Path:
 
 def study2_metrics() -> Path:
     return METRICS / "study2.json"
+
+
+def classifier_model(dataset: str, source: str, seed: int) -> Path:
+    """Study 1's CNN trained on ``source`` with ``seed``."""
+    return classifier_dir(dataset, source) / f"model_seed_{seed}.keras"
+
+
+def attention_dir(dataset: str) -> Path:
+    """Grids of Grad-CAM and saliency maps: cnn-5l on both test sets, study 1's CNNs side by side."""
+    return ARTIFACTS / dataset / "study2" / "attention"
+
+
+def attention_summary(dataset: str) -> Path:
+    """Map similarity between study 1's CNNs and the randomised-weights sanity check: a DVC metrics file."""
+    return METRICS / dataset / "study2" / "attention.json"
+
+
+def attention_table(dataset: str) -> Path:
+    """The same similarities per class, method, test set and pair of models: a DVC plots file."""
+    return METRICS / dataset / "study2" / "attention.csv"

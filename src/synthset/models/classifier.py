@@ -21,8 +21,8 @@ def build_classifier(
     """
     image = keras.Input(shape=image_shape, name="image")
     x = layers.Rescaling(1.0 / 255.0)(image)
-    for width in filters:
-        x = layers.Conv2D(width, kernel_size, padding="same", activation="relu")(x)
+    for number, width in enumerate(filters, start=1):
+        x = layers.Conv2D(width, kernel_size, padding="same", activation="relu", name=f"conv_{number}")(x)
         x = layers.MaxPooling2D(padding="same")(x)
     x = layers.Flatten()(x)
     x = layers.Dropout(dropout)(x)

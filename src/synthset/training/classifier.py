@@ -77,7 +77,7 @@ def train_classifier(params: Params, dataset: str, source: str) -> dict[str, flo
                 tracker.log_params({"classifier": spec.model_dump(), "augment": params.augment.model_dump(),
                                     "source": source, "train_images": len(images), "seed": seed})
                 model, frame = _fit(params, dataset, source, seed, (images, labels), (val_images, val_labels), tracker)
-                model.save(out_dir / f"model_seed_{seed}.keras")
+                model.save(out_dir / paths.classifier_model(dataset, source, seed).name)
                 tracker.log_keras_model(model, "classifier", val_images[:4])
             frames.append(frame.assign(seed=seed))
 
