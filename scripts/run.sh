@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up, fetch MNIST and run the whole pipeline at the scale params.yaml selects.
+# Set up, fetch MNIST and FIDS30 (from fids30.source) and run the whole pipeline at the scale
+# params.yaml selects. Without FIDS30 it stops here, before any work, saying how to get it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -7,4 +8,5 @@ source .venv/bin/activate
 [ -d .git ] || git init -q
 [ -d .dvc ] || dvc init -q
 [ -f data/mnist/train_images.npy ] || synthset fetch-mnist
+synthset fetch-fids30
 dvc repro "$@"

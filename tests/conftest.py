@@ -40,6 +40,30 @@ def write_tiny_mnist(directory: Path, train_per_class: int = 60, test_per_class:
         np.save(directory / f"{name}.npy", array, allow_pickle=False)
 
 
+def write_tiny_fids30(directory: Path, classes: list[str], per_class: int = 12, seed: int = 0) -> Path:
+    """A FIDS30-like download: a folder per class of JPEGs of different sizes, each class its own
+    colour and shape; the first class has a CMYK photo and the last one an unreadable file."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    for index, name in enumerate(classes):
+        folder = directory / name
+        folder.mkdir(parents=True, exist_ok=True)
+        colour = tuple(int(c) for c in rng.integers(40, 256, size=3))
+        for number in range(1, per_class + 1):
+            width, height = (int(v) for v in rng.integers(60, 200, size=2))
+            photo = Image.new("RGB", (width, height), tuple(int(c) for c in rng.integers(0, 60, size=3)))
+            box = [width * 0.2, height * 0.2, width * 0.8, height * 0.8]
+            draw = ImageDraw.Draw(photo)
+            (draw.ellipse if index % 2 == 0 else draw.rectangle)(box, fill=colour)
+            if number == 1 and index == 0:
+                photo.convert("CMYK").save(folder / f"{number}.jpg", "JPEG")
+            else:
+                photo.save(folder / f"{number}.jpg", "JPEG")
+    (directory / classes[-1] / f"{per_class + 1}.jpg").write_bytes(b"not a photo at all")
+    return directory
+
+
 @pytest.fixture(autouse=True)
 def _forget_mlflow_tracking_uri():
     """mlflow.set_tracking_uri() is process-global and outranks MLFLOW_TRACKING_URI: reset it per test."""
@@ -61,7 +85,7 @@ def params_raw() -> dict:
 def tiny_params(params_raw):
     from synthset import config
 
-    return config.resolve(params_raw, "params.yaml", scale="tiny")
+    return config.resolve(params_raw, "params.yaml", scale="tiny", dataset="mnist")
 
 
 @pytest.fixture
@@ -74,6 +98,25 @@ def project(tmp_path, monkeypatch, params_raw):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
     return tmp_path
+
+
+def run_command(command: list[str], cwd: Path, env: dict[str, str]) -> str:
+    """Run a command of the project's tool chain; fail the test with its output tail if it fails."""
+    import subprocess
+
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{command} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return result.stdout + result.stderr
+
+
+def pipeline_environment() -> tuple[dict[str, str], list[str]]:
+    """The environment and the `dvc` command for a pipeline run in a scratch project: this
+    interpreter's `synthset` and `dvc`, no MLflow variables of the outer session."""
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    return env, [str(Path(sys.executable).parent / "dvc")]
 
 
 def copy_project(destination: Path) -> Path:

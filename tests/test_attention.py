@@ -113,7 +113,7 @@ def test_explain_stage_writes_grids_metrics_and_an_mlflow_run(project, trained_c
 
     from synthset.explain import explain_classifiers
 
-    params = config.load()
+    params = config.load(dataset="mnist")
     model, *_ = trained_cnn
     images, labels = draw_digits(3, seed=7)
     save_images(paths.real_split("mnist", "validation"), images[..., None], labels)

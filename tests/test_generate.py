@@ -24,7 +24,7 @@ def _fake_generators(params, labels):
 
 
 def test_generation_writes_uint8_archives_and_a_manifest(project):
-    params = config.load()
+    params = config.load(dataset="mnist")
     _fake_generators(params, params.mnist.classes)
     generate_dataset(params, "mnist")
     images, labels = load_synthetic("mnist", params.mnist.classes)
@@ -36,7 +36,7 @@ def test_generation_writes_uint8_archives_and_a_manifest(project):
 
 
 def test_failed_generation_leaves_no_dataset_under_the_final_name(project):
-    params = config.load()
+    params = config.load(dataset="mnist")
     _fake_generators(params, params.mnist.classes[:5])  # classes 5-9 have no generator
     with pytest.raises(SynthsetError, match="no generator checkpoints"):
         generate_dataset(params, "mnist")
@@ -45,7 +45,7 @@ def test_failed_generation_leaves_no_dataset_under_the_final_name(project):
 
 
 def test_incomplete_or_altered_dataset_is_refused(project):
-    params = config.load()
+    params = config.load(dataset="mnist")
     _fake_generators(params, params.mnist.classes)
     generate_dataset(params, "mnist")
     archive = paths.synthetic_archive(paths.synthetic_dir("mnist"), 4)
@@ -58,7 +58,7 @@ def test_incomplete_or_altered_dataset_is_refused(project):
 
 
 def test_generation_uses_the_selected_epoch_of_each_class(project):
-    params = config.load()
+    params = config.load(dataset="mnist")
     _fake_generators(params, params.mnist.classes)
     later = build_gan(params.gan, params.mnist.image_shape, seed=99).generator
     later.save(paths.generator_checkpoint(paths.gan_dir("mnist", 4), 2))
@@ -74,7 +74,7 @@ def test_generation_uses_the_selected_epoch_of_each_class(project):
 
 def test_synthetic_test_set_matches_the_real_test_set_class_by_class(project):
     """As many images per class as the real test set takes: the cap, or fewer where the class has fewer."""
-    params = config.load()
+    params = config.load(dataset="mnist")
     params = params.model_copy(update={"study2": params.study2.model_copy(update={"test_images_per_class": 3})})
     labels = np.random.default_rng(0).permutation([c for c in range(10) for _ in range(2 if c == 5 else 4)])
     images = np.zeros((len(labels), 28, 28, 1), np.uint8)

@@ -28,10 +28,10 @@ def _train(label=3):
 
 def test_killed_run_resumes_where_it_stopped(project):
     from synthset import config
-    from synthset.prepare import prepare_mnist
+    from synthset.prepare import prepare
 
     _slow_tiny(project)
-    prepare_mnist(config.load())
+    prepare(config.load(dataset="mnist"), "mnist")
     metadata = paths.gan_work_dir("mnist", 3) / "backup" / "training_metadata.json"
 
     first = _train()

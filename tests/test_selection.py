@@ -15,7 +15,7 @@ import pytest
 
 from synthset import config, paths
 from synthset.datasets import load_images, to_tanh_range
-from synthset.prepare import prepare_mnist
+from synthset.prepare import prepare
 from synthset.selection import best_epoch, select_epochs
 from synthset.training.gan import build_gan
 
@@ -42,8 +42,8 @@ def image_drawer(images: np.ndarray, latent_dim: int, seed: int) -> keras.Model:
 def planted(project):
     from synthset.training.features import train_feature_network
 
-    params = config.load()
-    prepare_mnist(params)
+    params = config.load(dataset="mnist")
+    prepare(params, "mnist")
     train_feature_network(params, "mnist")
     images, labels = load_images(paths.real_split("mnist", "train"))
     for label in params.mnist.classes:

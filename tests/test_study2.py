@@ -81,7 +81,7 @@ def test_label_audit_counts_and_draws_the_images_whose_label_is_wrong(project):
 
     from synthset.audit import audit_labels
 
-    params = config.load()
+    params = config.load(dataset="mnist")
     images, labels = draw_digits(5, seed=3)
     images = images[..., None]
     by_label = {label: images[labels == label] for label in range(10)}
@@ -114,11 +114,11 @@ def test_semi_training_sets_label_synthetic_images_fake(project, variant):
     from conftest import draw_digits
 
     from synthset.models.semi import CLASS_OR_FAKE, REAL_OR_FAKE
-    from synthset.prepare import prepare_mnist
+    from synthset.prepare import prepare
     from synthset.training.semi import train_semi_classifier, training_set
 
-    params = config.load()
-    prepare_mnist(params)
+    params = config.load(dataset="mnist")
+    prepare(params, "mnist")
     images, labels = draw_digits(12, seed=5)
     write_synthetic(paths.synthetic_dir("mnist"), {label: images[labels == label][..., None] for label in range(10)})
     spec = params.study2.semi
@@ -171,11 +171,11 @@ def test_labelled_subset_is_balanced_seeded_and_refuses_what_cannot_be_balanced(
 
 
 def test_ssl_gan_trains_its_generator_and_reports_test_error(project):
-    from synthset.prepare import prepare_mnist
+    from synthset.prepare import prepare
     from synthset.training.ssl_gan import train_ssl_gan
 
-    params = config.load()
-    prepare_mnist(params)
+    params = config.load(dataset="mnist")
+    prepare(params, "mnist")
 
     summary = train_ssl_gan(params, "mnist", 20)
 

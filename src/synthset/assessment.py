@@ -24,7 +24,7 @@ def assess_synthetic(params: Params, dataset: str) -> dict:
     spec = params.quality
     extractor = FeatureExtractor.load(paths.feature_network(dataset))
     refs = references(params, dataset, extractor)
-    images, labels = load_synthetic(dataset, params.mnist.classes)
+    images, labels = load_synthetic(dataset, params.data.labels)
 
     per_class, candidates, copies, floor_copies = {}, [], [], []
     for index, (label, ref) in enumerate(refs.items()):
@@ -47,7 +47,7 @@ def assess_synthetic(params: Params, dataset: str) -> dict:
     whole_floor = scoring.score(floor_half, reference, spec, params.seed, float(np.mean(floor_copies)))
     summary = {
         **_rounded(whole), **_rounded({f"{k}_floor": v for k, v in whole_floor.items()}),
-        "images_per_class": len(refs[params.mnist.classes[0]].reference),
+        "images_per_class": len(refs[params.data.labels[0]].reference),
         "per_class": per_class,
     }
     metrics = {"quality": {dataset: summary}}

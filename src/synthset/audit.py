@@ -31,7 +31,7 @@ def predicted_labels(model: keras.Model, images: np.ndarray, classes: list[int])
 
 def audit_labels(params: Params, dataset: str) -> dict:
     """Count and draw, per class, the synthetic test images whose label cnn-5l disputes."""
-    classes = params.mnist.classes
+    classes = params.data.labels
     model_file = paths.poster_dir(dataset, AUDITOR) / "model.keras"
     model = keras.saving.load_model(model_file)
     images, labels = load_synthetic(dataset, classes, paths.synthetic_test_dir(dataset))

@@ -10,16 +10,15 @@ import os
 import sys
 from pathlib import Path
 
-from synthset.config import POSTER_MODELS, SEMI_VARIANTS, SOURCES
+from synthset.config import DATASETS, POSTER_MODELS, SEMI_VARIANTS, SOURCES
 from synthset.errors import SynthsetError
-
-DATASETS = ["mnist"]
 
 
 def _params(args):
+    """The settings, with the dataset's overrides when the command runs on one dataset."""
     from synthset import config
 
-    return config.load(args.params)
+    return config.load(args.params, dataset=getattr(args, "dataset", None))
 
 
 def fetch_mnist(args) -> None:
@@ -34,17 +33,39 @@ def fetch_mnist(args) -> None:
         print(track_data())
 
 
-def prepare(args) -> None:
-    from synthset.prepare import prepare_mnist
+def fetch_fids30(args) -> None:
+    from synthset import fids30, paths
 
-    prepare_mnist(_params(args))
+    params = _params(args)
+    if "fids30" not in params.datasets:
+        print(f"FIDS30 is not in `datasets` ({params.datasets}) in {args.params}: nothing to fetch")
+        return
+    spec, source = params.fids30, Path(params.fids30.source)
+    try:
+        manifest = fids30.import_source(source, spec.classes, paths.raw("fids30"))
+    except SynthsetError as error:
+        raise SynthsetError(f"{error}\nTo run MNIST only, remove fids30 from `datasets` in {args.params}.") from None
+    print(f"FIDS30: {len(manifest)} photos of {len(spec.classes)} classes copied from {source} to "
+          f"{paths.raw('fids30')}/ (sha256 of each in {fids30.MANIFEST_NAME})")
+    if not args.no_dvc:
+        from synthset.versions import track_data
+
+        print(track_data())
+
+
+def prepare(args) -> None:
+    from synthset.prepare import prepare as prepare_dataset
+
+    prepare_dataset(_params(args), args.dataset)
 
 
 def train_gan(args) -> None:
-    from synthset.training.gan import train_gan as train
+    from synthset.training.gan import train_gans
 
-    out = train(_params(args), args.dataset, args.label)
-    print(f"[gan {args.dataset}/{args.label}] done: {out}")
+    params = _params(args)
+    labels = params.data.labels if args.label is None else [args.label]
+    for out in train_gans(params, args.dataset, labels):
+        print(f"[gan {args.dataset}] done: {out}")
 
 
 def train_features(args) -> None:
@@ -137,7 +158,7 @@ def evaluate_study2(args) -> None:
 def evaluate(args) -> None:
     from synthset.evaluate import write_study1_metrics
 
-    metrics = write_study1_metrics(_params(args), DATASETS)
+    metrics = write_study1_metrics(_params(args), args.dataset)
     print(metrics)
 
 
@@ -156,8 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--no-dvc", action="store_true", help="do not record data/ with `dvc add`")
     command.set_defaults(run=fetch_mnist)
 
+    command = commands.add_parser("fetch-fids30", help="copy FIDS30's selected classes from fids30.source to data/fids30")
+    command.add_argument("--no-dvc", action="store_true", help="do not record data/ with `dvc add`")
+    command.set_defaults(run=fetch_fids30)
+
     commands.add_parser("check-params", help="validate params.yaml and exit").set_defaults(run=check_params)
-    commands.add_parser("prepare", help="split the real data").set_defaults(run=prepare)
 
     def dataset_command(name: str, run, help: str) -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=help)
@@ -165,8 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
         command.set_defaults(run=run)
         return command
 
-    dataset_command("train-gan", train_gan, "train one class's GAN (resumes an interrupted run)").add_argument(
-        "label", type=int)
+    dataset_command("prepare", prepare, "decode and split the real images")
+    dataset_command("train-gan", train_gan, "train every class's GAN, or one (resumes an interrupted run)").add_argument(
+        "label", type=int, nargs="?", help="one class's label (default: every class, one after the other)")
     dataset_command("train-features", train_features, "train the quality metrics' feature network")
     dataset_command("select-epochs", select_epochs, "score every kept generator epoch and choose one per class")
     dataset_command("generate", generate, "write the synthetic dataset from the trained generators")
@@ -185,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     dataset_command("audit-labels", audit_labels, "count and draw synthetic test images whose label cnn-5l disputes")
     dataset_command("explain", explain, "Grad-CAM and saliency maps: cnn-5l's grids, study 1's CNNs compared, sanity check")
 
-    commands.add_parser("evaluate", help="collect the final numbers into metrics/study1.json").set_defaults(run=evaluate)
+    dataset_command("evaluate", evaluate, "collect study 1's final numbers into metrics/<dataset>/study1.json")
     commands.add_parser("evaluate-study2", help="collect the poster's table into metrics/study2.json").set_defaults(
         run=evaluate_study2)
     return parser

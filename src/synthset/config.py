@@ -27,6 +27,9 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+OverridableSection = Literal["gan", "generate", "augment", "classifier", "features", "quality"]
+
+
 class MnistParams(Strict):
     """Which real images each part of study 1 sees.
 
@@ -39,6 +42,57 @@ class MnistParams(Strict):
     classes: list[Annotated[int, Field(ge=0, le=9)]] = Field(min_length=2)
     holdout_per_class: Annotated[int, Field(ge=0)]
     validation_images: Annotated[int, Field(gt=0, le=10_000)]
+    overrides: dict[OverridableSection, dict[str, Any]]  # MNIST's own values of the shared sections
+
+    @property
+    def labels(self) -> list[int]:
+        """The integer labels of the selected classes: the digits themselves."""
+        return list(self.classes)
+
+    @property
+    def class_names(self) -> list[str]:
+        return [str(digit) for digit in self.classes]
+
+
+class Fids30Params(Strict):
+    """The fruit photos of FIDS30 (the paper's colour, few-data case).
+
+    ``source`` is the user's FIDS30 download, a folder or a zip in the original layout;
+    ``synthset fetch-fids30`` copies the selected classes into ``data/fids30``. Labels are the
+    classes' positions in ``classes``. Each class is split ``1 - validation_fraction`` /
+    ``validation_fraction`` with the seed; ``holdout_per_class`` images of the training part are
+    kept for model selection, and 0 lets model selection compare with the training images
+    themselves (with ~28 photos per class, there is nothing to spare).
+    """
+
+    source: str
+    image_shape: tuple[PositiveInt, PositiveInt, Literal[3]]
+    classes: list[Annotated[str, Field(min_length=1)]] = Field(min_length=2)
+    resize: Literal["squash", "center_crop"]  # squash: the paper's plain resize; center_crop keeps proportions
+    on_corrupt: Literal["skip", "refuse"]  # an unreadable photo is skipped (and counted) or stops the run
+    validation_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
+    holdout_per_class: Annotated[int, Field(ge=0)]
+    overrides: dict[OverridableSection, dict[str, Any]]  # FIDS30's own values of the shared sections
+
+    @model_validator(mode="after")
+    def _square_images_and_distinct_classes(self):
+        if self.image_shape[0] != self.image_shape[1]:
+            raise ValueError(f"image_shape {list(self.image_shape)} must be square")
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"classes {self.classes} lists a class twice")
+        return self
+
+    @property
+    def labels(self) -> list[int]:
+        return list(range(len(self.classes)))
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.classes)
+
+
+DATASETS = ("mnist", "fids30")
+DatasetName = Literal[DATASETS]
 
 
 class GeneratorParams(Strict):
@@ -238,8 +292,16 @@ class Study2Params(Strict):
 
 
 class Params(Strict):
+    """Every setting, resolved for one scale and, for a dataset's stages, with that dataset's overrides.
+
+    ``dataset`` names the dataset whose ``overrides`` were merged into the shared sections (set by
+    ``load(dataset=...)``); ``data`` is that dataset's block.
+    """
+
     seed: Annotated[int, Field(ge=0)]
+    datasets: list[DatasetName] = Field(min_length=1)  # study 1 runs on each; study 2 is MNIST's
     mnist: MnistParams
+    fids30: Fids30Params
     gan: GanParams
     generate: GenerateParams
     augment: AugmentParams
@@ -247,14 +309,25 @@ class Params(Strict):
     features: FeatureNetworkParams
     quality: QualityParams
     study2: Study2Params
+    dataset: DatasetName | None = None
+
+    @property
+    def data(self) -> MnistParams | Fids30Params:
+        if self.dataset is None:
+            raise ValueError("these settings were loaded for no dataset; use config.load(dataset=...)")
+        return getattr(self, self.dataset)
 
     @model_validator(mode="after")
     def _enough_for_quality(self):
         # The holdout is halved into a reference and a floor sample; k-NN balls need k other points.
-        holdout, k = self.mnist.holdout_per_class, self.quality.nearest_k
-        if holdout // 2 <= k:
-            raise ValueError(f"mnist.holdout_per_class={holdout} is too few for quality.nearest_k={k}: "
+        if self.dataset is None:
+            return self
+        holdout, k = self.data.holdout_per_class, self.quality.nearest_k
+        if holdout and holdout // 2 <= k:
+            raise ValueError(f"{self.dataset}.holdout_per_class={holdout} is too few for quality.nearest_k={k}: "
                              f"each half of the holdout needs more than {k} images per class")
+        if len(set(self.datasets)) != len(self.datasets):
+            raise ValueError(f"datasets {self.datasets} lists a dataset twice")
         return self
 
 
@@ -282,8 +355,11 @@ def _describe(error: ValidationError, source: str) -> str:
     return f"{source}:\n" + "\n".join(lines)
 
 
-def resolve(raw: dict[str, Any], source: str = str(PARAMS_FILE), scale: str | None = None) -> Params:
-    """Validate a parsed params file and return the settings of its selected (or the given) scale."""
+def resolve(raw: dict[str, Any], source: str = str(PARAMS_FILE), scale: str | None = None,
+            dataset: str | None = None) -> Params:
+    """Validate a parsed params file and return the settings of its selected (or the given) scale,
+    with ``dataset``'s overrides merged in when a dataset is given. Every scale and dataset is
+    validated, so a typo anywhere is caught before any work."""
     if not isinstance(raw, dict):
         raise SynthsetError(f"{source}: expected a mapping of settings, got {type(raw).__name__}")
     raw = dict(raw)
@@ -295,6 +371,10 @@ def resolve(raw: dict[str, Any], source: str = str(PARAMS_FILE), scale: str | No
     for name in scales:
         if name not in ScaleName.__args__:
             raise SynthsetError(f"{source}: scales.{name}: unknown scale, expected one of {list(ScaleName.__args__)}")
+    if "dataset" in raw:
+        raise SynthsetError(f"{source}: dataset: not a setting (the stages choose their dataset); remove it")
+    if dataset is not None and dataset not in DATASETS:
+        raise SynthsetError(f"unknown dataset {dataset!r}, expected one of {list(DATASETS)}")
     if selected not in ScaleName.__args__:
         raise SynthsetError(f"{source}: scale: unknown scale {selected!r}, expected one of {list(ScaleName.__args__)}")
 
@@ -303,15 +383,27 @@ def resolve(raw: dict[str, Any], source: str = str(PARAMS_FILE), scale: str | No
         override = scales.get(name) or {}
         if not isinstance(override, dict):
             raise SynthsetError(f"{source}: scales.{name}: expected a mapping of overrides, got {override!r}")
-        try:
-            resolved[name] = Params.model_validate(_deep_merge(raw, override))
-        except ValidationError as error:
-            where = f"{source} (scale '{name}', base settings merged with scales.{name})"
-            raise SynthsetError("invalid settings in " + _describe(error, where)) from None
-    return resolved[selected]
+        merged = _deep_merge(raw, override)
+        where = f"{source} (scale '{name}', base settings merged with scales.{name})"
+        resolved[name] = {None: _validate(merged, where)}
+        for data_name in DATASETS:
+            overrides = (merged.get(data_name) or {}).get("overrides") or {}
+            if not isinstance(overrides, dict):
+                raise SynthsetError(f"{source}: {data_name}.overrides: expected a mapping of sections, got {overrides!r}")
+            with_overrides = {**_deep_merge(merged, overrides), "dataset": data_name}
+            resolved[name][data_name] = _validate(
+                with_overrides, f"{where}, with {data_name}.overrides merged into the shared sections")
+    return resolved[selected][dataset]
 
 
-def load(path: Path | str = PARAMS_FILE, scale: str | None = None) -> Params:
+def _validate(settings: dict[str, Any], where: str) -> Params:
+    try:
+        return Params.model_validate(settings)
+    except ValidationError as error:
+        raise SynthsetError("invalid settings in " + _describe(error, where)) from None
+
+
+def load(path: Path | str = PARAMS_FILE, scale: str | None = None, dataset: str | None = None) -> Params:
     """Read and validate ``params.yaml``; every error names the file, the field and the value."""
     path = Path(path)
     try:
@@ -322,7 +414,7 @@ def load(path: Path | str = PARAMS_FILE, scale: str | None = None) -> Params:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise SynthsetError(f"{path}: not valid YAML: {error}") from None
-    return resolve(raw, str(path), scale)
+    return resolve(raw, str(path), scale, dataset)
 
 
 def selected_scale(path: Path | str = PARAMS_FILE) -> str:

@@ -25,9 +25,10 @@ def study1_summary(params: Params, dataset: str) -> dict[str, float]:
     return summary
 
 
-def write_study1_metrics(params: Params, datasets: list[str]) -> dict:
-    metrics = {"study1": {dataset: study1_summary(params, dataset) for dataset in datasets}}
-    with write_atomically(paths.study1_metrics()) as partial:
+def write_study1_metrics(params: Params, dataset: str) -> dict:
+    """``study1.<dataset>``: validation accuracy and loss of the CNN trained on each source."""
+    metrics = {"study1": {dataset: study1_summary(params, dataset)}}
+    with write_atomically(paths.study1_metrics(dataset)) as partial:
         partial.write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
 

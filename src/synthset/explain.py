@@ -71,7 +71,7 @@ def _grid(images: np.ndarray, columns_of_maps: list[np.ndarray], labels: np.ndar
 def explain_classifiers(params: Params, dataset: str) -> dict:
     """Draw the map grids, compare the maps, run the sanity check; write the metrics and log the run."""
     settings = params.study2.attention
-    classes = params.mnist.classes
+    classes = params.data.labels
     real_images, real_labels, real_md5 = real_test_set(params, dataset)
     test_sets = {"real": (real_images, real_labels),
                  "synthetic": load_synthetic(dataset, classes, paths.synthetic_test_dir(dataset))}

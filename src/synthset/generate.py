@@ -34,7 +34,7 @@ def chosen_checkpoint(dataset: str, label: int, epoch: int | str) -> Path:
 
 def generate_dataset(params: Params, dataset: str) -> Path:
     """The synthetic training set: ``generate.images_per_class`` images of every class."""
-    counts = {label: params.generate.images_per_class for label in params.mnist.classes}
+    counts = {label: params.generate.images_per_class for label in params.data.labels}
     return _generate(params, dataset, paths.synthetic_dir(dataset), counts, noise_stream=0)
 
 
@@ -43,7 +43,7 @@ def generate_test_set(params: Params, dataset: str) -> Path:
     labels = load_labels(paths.real_split(dataset, "validation"))
     cap = params.study2.test_images_per_class
     # The same selection as the real test set (training.poster.real_test_set), class by class.
-    counts = {label: len(first_per_class(labels, [label], cap)) for label in params.mnist.classes}
+    counts = {label: len(first_per_class(labels, [label], cap)) for label in params.data.labels}
     return _generate(params, dataset, paths.synthetic_test_dir(dataset), counts, noise_stream=1)
 
 

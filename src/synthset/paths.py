@@ -21,6 +21,11 @@ def real_split(dataset: str, split: str) -> Path:
     return ARTIFACTS / dataset / "real" / f"{split}.npz"
 
 
+def split_record(dataset: str) -> Path:
+    """What is in each real split: images per class and, for FIDS30, which photo went where."""
+    return ARTIFACTS / dataset / "real" / "split.json"
+
+
 def gan_dir(dataset: str, label: int) -> Path:
     return ARTIFACTS / dataset / "gan" / str(label)
 
@@ -73,8 +78,9 @@ def classifier_summary(dataset: str, source: str) -> Path:
     return METRICS / dataset / "classifier" / f"{source}.json"
 
 
-def study1_metrics() -> Path:
-    return METRICS / "study1.json"
+def study1_metrics(dataset: str) -> Path:
+    """Study 1's final numbers for one dataset, under ``study1.<dataset>``: a DVC metrics file."""
+    return METRICS / dataset / "study1.json"
 
 
 def feature_network(dataset: str) -> Path:

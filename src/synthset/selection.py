@@ -49,7 +49,7 @@ def references(params: Params, dataset: str, extractor: FeatureExtractor) -> dic
     return {
         label: scoring.class_reference(extractor, holdout_images[holdout_labels == label],
                                        train_images[train_labels == label], index, params.quality)
-        for index, label in enumerate(params.mnist.classes)
+        for index, label in enumerate(params.data.labels)
     }
 
 

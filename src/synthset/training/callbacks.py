@@ -61,8 +61,8 @@ class StepHistory(keras.callbacks.Callback):
 
 
 class GeneratorSnapshots(keras.callbacks.Callback):
-    """Each epoch a grid of images from fixed noise (the paper's Figures 3 and 5); the generator
-    itself every ``every`` epochs and at the last, as candidates for epoch selection."""
+    """Every ``every`` epochs and at the last: the generator, a candidate for epoch selection, and a
+    grid of images from fixed noise (the paper's Figures 3 and 5)."""
 
     def __init__(self, run_dir: Path, noise: np.ndarray, grid_size: int, every: int, epochs: int):
         super().__init__()
@@ -72,10 +72,10 @@ class GeneratorSnapshots(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         generator = self.model.generator
         number = epoch + 1
-        if number % self.every == 0 or number == self.epochs:
+        if number % self.every == 0 or number == self.epochs:  # a kept epoch: its generator and its grid
             generator.save(_fresh(paths.generator_checkpoint(self.run_dir, number)))
-        images = from_tanh_range(generator(self.noise, training=False))
-        save_png(image_grid(images, self.grid_size), _fresh(paths.sample_grid(self.run_dir, number)))
+            images = from_tanh_range(generator(self.noise, training=False))
+            save_png(image_grid(images, self.grid_size), _fresh(paths.sample_grid(self.run_dir, number)))
 
 
 class EpochToTracker(keras.callbacks.Callback):

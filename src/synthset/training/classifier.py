@@ -29,11 +29,11 @@ def training_data(params: Params, dataset: str, source: str) -> tuple[np.ndarray
         parts.append(load_images(train_file))
         inputs["train"] = file_md5(train_file)
     if source in ("synthetic", "real_plus_synthetic"):
-        parts.append(load_synthetic(dataset, params.mnist.classes))
+        parts.append(load_synthetic(dataset, params.data.labels))
         inputs["synthetic"] = file_md5(paths.synthetic_dir(dataset) / MANIFEST)
     images, labels = [], []
     for part_images, part_labels in parts:
-        chosen = first_per_class(part_labels, params.mnist.classes, cap)
+        chosen = first_per_class(part_labels, params.data.labels, cap)
         images.append(part_images[chosen])
         labels.append(part_labels[chosen])
     return np.concatenate(images), np.concatenate(labels), inputs
@@ -63,7 +63,7 @@ def train_classifier(params: Params, dataset: str, source: str) -> dict[str, flo
     validation_file = paths.real_split(dataset, "validation")
     val_images, val_labels = load_images(validation_file)
     inputs["validation"] = file_md5(validation_file)
-    labels, val_labels = class_indices(labels, params.mnist.classes), class_indices(val_labels, params.mnist.classes)
+    labels, val_labels = class_indices(labels, params.data.labels), class_indices(val_labels, params.data.labels)
 
     tracking.connect()
     experiment_id, parent_id = tracking.experiment(f"synthset-{dataset}")
@@ -102,7 +102,7 @@ def _fit(params: Params, dataset: str, source: str, seed: int, train, validation
     keras.utils.set_random_seed(seed)
     augmenter = build_augmenter(params.augment, seed) if source == "augmented" else None
     model = build_classifier(
-        image_shape=params.mnist.image_shape, num_classes=len(params.mnist.classes), filters=spec.filters,
+        image_shape=params.data.image_shape, num_classes=len(params.data.labels), filters=spec.filters,
         kernel_size=spec.kernel_size, dropout=spec.dropout, dense_units=spec.dense_units,
     )
     model.compile(optimizer=keras.optimizers.Adam(spec.learning_rate), loss="sparse_categorical_crossentropy",

@@ -21,13 +21,13 @@ def train_feature_network(params: Params, dataset: str) -> dict[str, float]:
     keras.utils.set_random_seed(params.seed)
     train_file, holdout_file = paths.real_split(dataset, "train"), paths.real_split(dataset, "holdout")
     images, labels = load_images(train_file)
-    keep = first_per_class(labels, params.mnist.classes, spec.train_images_per_class)
-    images, labels = images[keep], class_indices(labels[keep], params.mnist.classes)
+    keep = first_per_class(labels, params.data.labels, spec.train_images_per_class)
+    images, labels = images[keep], class_indices(labels[keep], params.data.labels)
     holdout_images, holdout_labels = load_images(holdout_file)
-    holdout_labels = class_indices(holdout_labels, params.mnist.classes)
+    holdout_labels = class_indices(holdout_labels, params.data.labels)
 
     network = build_feature_network(
-        image_shape=params.mnist.image_shape, num_classes=len(params.mnist.classes), filters=spec.filters,
+        image_shape=params.data.image_shape, num_classes=len(params.data.labels), filters=spec.filters,
         feature_dim=spec.feature_dim, dropout=spec.dropout,
     )
     network.compile(optimizer=keras.optimizers.Adam(spec.learning_rate), loss="sparse_categorical_crossentropy",

@@ -86,31 +86,62 @@ class Attempt:
     def record(self, run_id: str) -> None:
         self.state_file.write_text(json.dumps({"key": self.key, "mlflow_run_id": run_id}))
 
+    @property
+    def done_dir(self) -> Path:
+        return self.work_dir / "done"
+
+    def is_done(self) -> bool:
+        """Whether an earlier attempt with the same settings and data already finished this class."""
+        if not (self.state_file.exists() and self.done_dir.is_dir()):
+            return False
+        return json.loads(self.state_file.read_text()).get("key") == self.key
+
+    def complete(self) -> None:
+        """Keep the finished run until every class is done: DVC empties the stage's outputs when
+        an interrupted stage re-runs, and a finished class should not train again."""
+        self.run_dir.rename(self.done_dir)
+
     def finish(self, out_dir: Path) -> None:
         """Move the completed run into the DVC output in one rename and forget the attempt."""
         if out_dir.exists():
             shutil.rmtree(out_dir)
         out_dir.parent.mkdir(parents=True, exist_ok=True)
-        self.run_dir.rename(out_dir)
+        self.done_dir.rename(out_dir)
         shutil.rmtree(self.work_dir)
 
 
-def train_gan(params: Params, dataset: str, label: int) -> Path:
-    """Train the GAN of class ``label`` on the training split; return its output directory.
+def train_gans(params: Params, dataset: str, labels: list[int]) -> list[Path]:
+    """Train the GAN of each class in ``labels``, one after the other in this process (one
+    TensorFlow start-up and one XLA compile for all), then move them into the stage's output."""
+    attempts = [train_gan(params, dataset, label) for label in labels]
+    outputs = []
+    for label, attempt in zip(labels, attempts, strict=True):
+        attempt.finish(paths.gan_dir(dataset, label))
+        outputs.append(paths.gan_dir(dataset, label))
+    return outputs
+
+
+def train_gan(params: Params, dataset: str, label: int) -> Attempt:
+    """Train the GAN of class ``label`` on the training split; return the finished attempt.
 
     A run killed mid-training leaves its last epoch checkpoint in ``artifacts/.resume``; the next
-    call with the same settings and data continues from there, in the same MLflow run.
+    call with the same settings and data continues from there, in the same MLflow run, and a class
+    that had finished is not trained again.
     """
     gan = params.gan
     train_file = paths.real_split(dataset, "train")
     images = images_of_class(train_file, label, gan.train_images_per_class)
-    image_shape = params.mnist.image_shape
+    image_shape = params.data.image_shape
     seed = params.seed * 1000 + label
+    keras.backend.clear_session()  # each class starts from the same state as in a process of its own
     keras.utils.set_random_seed(seed)
 
     inputs = {"train": file_md5(train_file)}
     settings = {"gan": gan.model_dump(), "image_shape": image_shape, "seed": params.seed}
     attempt = Attempt(paths.gan_work_dir(dataset, label), tracking.fingerprint(settings, inputs, label))
+    if attempt.is_done():
+        print(f"[gan {dataset}/{label}] finished by an earlier attempt with these settings: kept", flush=True)
+        return attempt
     resume_id, epochs_done = attempt.start()
 
     tracking.connect()
@@ -155,9 +186,8 @@ def train_gan(params: Params, dataset: str, label: int) -> Path:
         )
         tracker.log_keras_model(model.generator, "generator", noise[:4])
         tracker.log_artifact(paths.gan_history(attempt.run_dir))
-    out_dir = paths.gan_dir(dataset, label)
-    attempt.finish(out_dir)
-    return out_dir
+    attempt.complete()
+    return attempt
 
 
 def _batches(images: np.ndarray, batch_size: int, seed: int):

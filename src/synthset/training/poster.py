@@ -66,7 +66,7 @@ def subset_per_class(images: np.ndarray, labels: np.ndarray, classes: list[int],
 def real_test_set(params: Params, dataset: str) -> tuple[np.ndarray, np.ndarray, str]:
     """(images, labels, file md5): the first ``study2.test_images_per_class`` of each class of the validation split."""
     path = paths.real_split(dataset, "validation")
-    images, labels = subset_per_class(*load_images(path), params.mnist.classes, params.study2.test_images_per_class)
+    images, labels = subset_per_class(*load_images(path), params.data.labels, params.study2.test_images_per_class)
     return images, labels, file_md5(path)
 
 
@@ -74,7 +74,7 @@ def train_poster_classifier(params: Params, dataset: str, model_name: str) -> di
     """Fit ``model_name`` on the training split (validated on the holdout); write the model, its
     per-epoch curves (DVC plots) and its table rows (DVC metrics)."""
     spec = params.study2
-    classes = params.mnist.classes
+    classes = params.data.labels
     train_file, holdout_file = paths.real_split(dataset, "train"), paths.real_split(dataset, "holdout")
     images, labels = subset_per_class(*load_images(train_file), classes, spec.train_images_per_class)
     labels = class_indices(labels, classes)
@@ -87,7 +87,7 @@ def train_poster_classifier(params: Params, dataset: str, model_name: str) -> di
               "synthetic_test": file_md5(paths.synthetic_test_dir(dataset) / MANIFEST)}
 
     keras.utils.set_random_seed(params.seed)
-    model = build_poster_classifier(model_name, image_shape=params.mnist.image_shape, num_classes=len(classes))
+    model = build_poster_classifier(model_name, image_shape=params.data.image_shape, num_classes=len(classes))
     model.compile(optimizer=keras.optimizers.Adam(spec.learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     epochs = spec.checkpoints[-1]

@@ -30,7 +30,7 @@ def _targets(labels: np.ndarray, real: bool) -> dict[str, np.ndarray]:
 
 def training_set(params: Params, dataset: str, variant: str) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, str]]:
     """Labelled real images (real, their digit) and, for ``with_synthetic``, synthetic ones (fake, class K)."""
-    spec, classes = params.study2.semi, params.mnist.classes
+    spec, classes = params.study2.semi, params.data.labels
     train_file = paths.real_split(dataset, "train")
     images, labels = subset_per_class(*load_images(train_file), classes, spec.labelled_per_class)
     parts = [(images, _targets(class_indices(labels, classes), real=True))]
@@ -48,13 +48,13 @@ def training_set(params: Params, dataset: str, variant: str) -> tuple[np.ndarray
 def train_semi_classifier(params: Params, dataset: str, variant: str) -> dict:
     """Fit one variant; write the model, per-epoch curves and the table rows (train / real test
     accuracy of the discriminator head and of the label head at each table epoch)."""
-    spec, classes = params.study2, params.mnist.classes
+    spec, classes = params.study2, params.data.labels
     images, targets, inputs = training_set(params, dataset, variant)
     test_images, test_labels, inputs["validation"] = real_test_set(params, dataset)
     test_sets = {"real": (test_images, _targets(class_indices(test_labels, classes), real=True))}
 
     keras.utils.set_random_seed(params.seed)
-    model = build_semi_discriminator(image_shape=params.mnist.image_shape, num_classes=len(classes))
+    model = build_semi_discriminator(image_shape=params.data.image_shape, num_classes=len(classes))
     model.compile(
         optimizer=keras.optimizers.Adam(spec.learning_rate),
         loss={REAL_OR_FAKE: "binary_crossentropy", CLASS_OR_FAKE: "sparse_categorical_crossentropy"},

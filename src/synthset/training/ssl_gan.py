@@ -54,7 +54,7 @@ def _batches(params: Params, images: np.ndarray, labels: np.ndarray, labelled: n
 
 
 def train_ssl_gan(params: Params, dataset: str, label_count: int) -> dict:
-    spec, classes = params.study2.ssl, params.mnist.classes
+    spec, classes = params.study2.ssl, params.data.labels
     train_file, test_file = paths.real_split(dataset, "train"), paths.real_split(dataset, "validation")
     images, labels = load_images(train_file)
     keep = first_per_class(labels, classes, spec.unlabelled_per_class)
@@ -66,10 +66,10 @@ def train_ssl_gan(params: Params, dataset: str, label_count: int) -> dict:
 
     keras.utils.set_random_seed(params.seed)
     model = FeatureMatchingGAN(
-        build_ssl_discriminator(image_shape=params.mnist.image_shape, num_classes=len(classes),
+        build_ssl_discriminator(image_shape=params.data.image_shape, num_classes=len(classes),
                                 widths=spec.discriminator_widths, input_noise=spec.input_noise,
                                 hidden_noise=spec.hidden_noise),
-        build_ssl_generator(latent_dim=spec.latent_dim, image_shape=params.mnist.image_shape,
+        build_ssl_generator(latent_dim=spec.latent_dim, image_shape=params.data.image_shape,
                             widths=spec.generator_widths),
         latent_dim=spec.latent_dim, seed=params.seed,
     )

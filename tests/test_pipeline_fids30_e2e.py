@@ -1,0 +1,89 @@
+"""FIDS30's half of study 1: `synthset fetch-fids30` and `dvc repro` on a tiny FIDS30-like download."""
+
+import json
+
+import mlflow
+import pytest
+import yaml
+
+from conftest import copy_project, pipeline_environment, run_command, write_tiny_fids30
+
+pytestmark = pytest.mark.e2e
+FRUITS = ["apples", "limes"]  # generated photos of two classes: apples/1.jpg is CMYK, limes/13.jpg unreadable
+SOURCES = ["real", "augmented", "synthetic", "real_plus_synthetic"]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    root = copy_project(tmp_path_factory.mktemp("clone"))
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    raw["scale"] = "tiny"
+    raw["datasets"] = ["fids30"]
+    raw["fids30"]["classes"] = FRUITS
+    raw["fids30"]["source"] = str(write_tiny_fids30(root.parent / "fids30_download", FRUITS))
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    env, dvc = pipeline_environment()
+    run_command(["git", "init", "-q"], root, env)
+    run_command(dvc + ["init", "-q"], root, env)
+    fetched = run_command(["synthset", "fetch-fids30"], root, env)  # copies into data/fids30, then `dvc add data`
+    # Study 2's stages are MNIST's; FIDS30's chain ends in its study 1 metrics.
+    log = run_command(dvc + ["repro", "evaluate@fids30", "assess_quality@fids30"], root, env)
+    return root, env, dvc, fetched + log
+
+
+def test_photos_are_imported_with_hashes_and_recorded_by_dvc(pipeline):
+    root, *_ = pipeline
+    sums = (root / "data" / "fids30" / "SHA256SUMS").read_text().splitlines()
+    assert len(sums) == 12 + 13  # every copied file, the unreadable one too
+    data = yaml.safe_load((root / "data.dvc").read_text())["outs"][0]
+    assert data["path"] == "data" and data["nfiles"] == len(sums) + 1
+
+
+def test_photos_are_decoded_and_split_per_class(pipeline):
+    root, *_ = pipeline
+    record = json.loads((root / "artifacts" / "fids30" / "real" / "split.json").read_text())
+    assert record["skipped"] == ["limes/13.jpg"]  # the unreadable file, named and left out
+    assert record["images_per_class"]["validation"] == {"apples": 2, "limes": 2}  # 20 % of 12, rounded
+    assert record["images_per_class"]["train"] == {"apples": 10, "limes": 10}
+    assert not set(record["files"]["validation"]) & set(record["files"]["train"])
+    assert "apples/1.jpg" in record["files"]["train"] + record["files"]["validation"]  # the CMYK photo
+    assert record["files"]["holdout"] == record["files"]["train"]  # holdout_per_class 0: select on training photos
+
+
+def test_epochs_are_selected_by_kid_and_the_synthetic_set_is_written(pipeline):
+    root, *_ = pipeline
+    choice = json.loads((root / "metrics" / "fids30" / "epoch_choice.json").read_text())
+    assert choice["metric"] == "kid" and sorted(choice["classes"]) == ["0", "1"]
+    synthetic = json.loads((root / "artifacts" / "fids30" / "synthetic" / "manifest.json").read_text())
+    assert {k: v["images"] for k, v in synthetic["classes"].items()} == {"0": 8, "1": 8}
+    quality = json.loads((root / "metrics" / "fids30" / "quality.json").read_text())["quality"]["fids30"]
+    assert {"kid", "kid_floor", "fid", "fid_floor"} <= set(quality) and sorted(quality["per_class"]) == ["0", "1"]
+
+
+def test_study1_metrics_and_mlflow_runs_for_fids30(pipeline):
+    root, *_ = pipeline
+    metrics = json.loads((root / "metrics" / "fids30" / "study1.json").read_text())["study1"]["fids30"]
+    for source in SOURCES:
+        assert 0.0 <= metrics[f"val_accuracy_{source}"] <= 1.0
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    runs = client.search_runs([client.get_experiment_by_name("synthset-fids30").experiment_id], max_results=100)
+    gans = [r for r in runs if r.data.tags.get("synthset.stage") == "train_gan"]
+    assert sorted(r.data.tags["synthset.label"] for r in gans) == ["0", "1"]
+    assert all(r.info.status == "FINISHED" for r in runs)
+    classifiers = [r for r in runs if r.data.tags.get("synthset.stage") == "train_classifier"]
+    assert sorted(r.data.tags["synthset.source"] for r in classifiers) == sorted(SOURCES)
+
+
+def test_missing_source_stops_before_any_work_and_says_how_to_get_fids30(pipeline, tmp_path):
+    root, env, *_ = pipeline
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    raw["fids30"]["source"] = str(tmp_path / "nowhere")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    import subprocess
+
+    result = subprocess.run(["synthset", "--params", str(tmp_path / "params.yaml"), "fetch-fids30", "--no-dvc"],
+                            cwd=root, env=env, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "nowhere" in result.stderr and "vicos.si" in result.stderr.lower()
+    assert "remove fids30 from `datasets`" in result.stderr
