@@ -7,8 +7,51 @@ from synthset.errors import SynthsetError
 
 def test_every_scale_of_the_project_params_is_valid(params_raw):
     for scale in ("default", "paper", "tiny"):
-        params = config.resolve(params_raw, scale=scale)
-        assert params.gan.generator.base_size * 2 ** len(params.gan.generator.filters) == params.mnist.image_shape[0]
+        for dataset in config.DATASETS:
+            params = config.resolve(params_raw, scale=scale, dataset=dataset)
+            generator = params.gan.generator
+            assert generator.base_size * 2 ** len(generator.filters) == params.data.image_shape[0]
+
+
+def test_dataset_overrides_apply_to_that_dataset_only(params_raw):
+    mnist = config.resolve(params_raw, dataset="mnist")
+    fruit = config.resolve(params_raw, dataset="fids30")
+    assert (mnist.gan.generator.base_size, fruit.gan.generator.base_size) == (7, 16)
+    assert (mnist.quality.selection_metric, fruit.quality.selection_metric) == ("fid", "kid")
+    assert fruit.gan.adam == mnist.gan.adam  # what FIDS30 does not override is shared
+    assert fruit.data.labels == list(range(10)) and fruit.data.class_names[0] == "apples"
+    assert mnist.data.labels == mnist.data.classes
+    paper = config.resolve(params_raw, scale="paper", dataset="fids30")
+    assert (paper.gan.epochs, paper.gan.batch_size, paper.generate.images_per_class) == (1000, 6, 600)
+    assert (paper.classifier.epochs, paper.classifier.batch_size) == (48, 12)
+    with pytest.raises(ValueError, match="no dataset"):
+        config.resolve(params_raw).data
+
+
+def test_bad_dataset_override_names_the_dataset_and_field(params_raw):
+    params_raw["scales"]["tiny"]["fids30"]["overrides"]["gan"]["epochs"] = 0
+    message = _error(params_raw)
+    assert "scale 'tiny'" in message and "fids30.overrides" in message and "gan.epochs" in message
+    params_raw["scales"]["tiny"]["fids30"]["overrides"]["gan"]["epochs"] = 2
+    params_raw["fids30"]["overrides"]["classifer"] = {"epochs": 3}
+    assert "fids30.overrides.classifer" in _error(params_raw)
+
+
+def test_fids30_settings_are_checked(params_raw):
+    params_raw["fids30"]["image_shape"] = [64, 32, 3]
+    assert "must be square" in _error(params_raw)
+    params_raw["fids30"]["image_shape"] = [64, 64, 3]
+    params_raw["fids30"]["classes"] = ["apples", "apples"]
+    assert "lists a class twice" in _error(params_raw)
+    params_raw["fids30"]["classes"] = ["apples", "limes"]
+    params_raw["fids30"]["resize"] = "stretch"
+    assert "fids30.resize" in _error(params_raw)
+    params_raw["fids30"]["resize"] = "squash"
+    params_raw["datasets"] = ["mnist", "cifar"]
+    assert "datasets" in _error(params_raw)
+    params_raw["datasets"] = ["mnist"]
+    params_raw["dataset"] = "mnist"
+    assert "dataset: not a setting" in _error(params_raw)
 
 
 def test_scale_block_overrides_shared_settings(params_raw):
