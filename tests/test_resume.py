@@ -106,3 +106,26 @@ def test_backfill_sends_checkpointed_epochs_the_tracker_missed(tmp_path):
     assert [row["step"] for row in tracker.rows] == [2, 3, 4, 5]
     assert tracker.images == [2, 3]
     assert EpochToTracker(_RecordingTracker(last_step=5), history, tmp_path).backfill(epochs_done=3) == 0
+
+
+def test_classes_finished_before_an_interruption_are_kept_not_retrained(project, capsys):
+    """`train_gans` of a stage killed after class 0 finished: the re-run keeps class 0 and trains class 1."""
+    from synthset import config
+    from synthset.prepare import prepare
+    from synthset.training.gan import train_gan, train_gans
+
+    params = config.load(dataset="mnist")
+    prepare(params, "mnist")
+    train_gan(params, "mnist", 0)  # class 0 finished; the stage died before moving it into its output
+    assert not paths.gan_dir("mnist", 0).exists()
+
+    outputs = train_gans(params, "mnist", [0, 1])
+
+    assert "[gan mnist/0] finished by an earlier attempt with these settings: kept" in capsys.readouterr().out
+    assert outputs == [paths.gan_dir("mnist", 0), paths.gan_dir("mnist", 1)]
+    assert all((out / "history.csv").exists() for out in outputs)
+    assert not paths.gan_work_dir("mnist", 0).exists() and not paths.gan_work_dir("mnist", 1).exists()
+    client = mlflow.MlflowClient()
+    runs = client.search_runs([client.get_experiment_by_name("synthset-mnist").experiment_id],
+                              filter_string="tags.`synthset.stage` = 'train_gan'")
+    assert sorted(r.data.tags["synthset.label"] for r in runs) == ["0", "1"]  # one run per class, none repeated
