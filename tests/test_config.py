@@ -49,6 +49,8 @@ def test_fids30_settings_are_checked(params_raw):
     params_raw["fids30"]["resize"] = "squash"
     params_raw["datasets"] = ["mnist", "cifar"]
     assert "datasets" in _error(params_raw)
+    params_raw["datasets"] = ["mnist", "mnist"]
+    assert "lists a dataset twice" in _error(params_raw)
     params_raw["datasets"] = ["mnist"]
     params_raw["dataset"] = "mnist"
     assert "dataset: not a setting" in _error(params_raw)

@@ -318,6 +318,12 @@ class Params(Strict):
         return getattr(self, self.dataset)
 
     @model_validator(mode="after")
+    def _datasets_listed_once(self):
+        if len(set(self.datasets)) != len(self.datasets):
+            raise ValueError(f"datasets {self.datasets} lists a dataset twice")
+        return self
+
+    @model_validator(mode="after")
     def _enough_for_quality(self):
         # The holdout is halved into a reference and a floor sample; k-NN balls need k other points.
         if self.dataset is None:
@@ -326,8 +332,6 @@ class Params(Strict):
         if holdout and holdout // 2 <= k:
             raise ValueError(f"{self.dataset}.holdout_per_class={holdout} is too few for quality.nearest_k={k}: "
                              f"each half of the holdout needs more than {k} images per class")
-        if len(set(self.datasets)) != len(self.datasets):
-            raise ValueError(f"datasets {self.datasets} lists a dataset twice")
         return self
 
 
