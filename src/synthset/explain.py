@@ -81,11 +81,13 @@ def explain_classifiers(params: Params, dataset: str) -> dict:
     for name, path in files.items():
         model = _load(path)
         layers[name] = last_conv_layer(model, settings.min_cam_size)
-        randomised = randomised_copy(model, params.seed)
+        # The second seed is a reference for the comparison only; it needs no randomised copy.
+        randomised = None if name.endswith(OTHER_SEED) else randomised_copy(model, params.seed)
         for test_set, (images, labels) in test_sets.items():
             targets = class_indices(labels, classes)
             maps[test_set][name] = attention_maps(model, images, targets, layers[name])
-            maps[test_set][name + RANDOMISED] = attention_maps(randomised, images, targets, layers[name])
+            if randomised is not None:
+                maps[test_set][name + RANDOMISED] = attention_maps(randomised, images, targets, layers[name])
         keras.backend.clear_session()
 
     pairs = _pairs(params, list(files))
