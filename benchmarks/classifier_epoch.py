@@ -1,6 +1,6 @@
 """Classifier training throughput by batch size and XLA, against the params' setting, same process.
 
-    python benchmarks/classifier_epoch.py [--scale default] [--images 10000]
+    python benchmarks/classifier_epoch.py [--scale default] [--dataset mnist] [--images 10000]
 
 Trains the study-1 CNN for one epoch on random uint8 images per variant (after a warm-up) and
 prints images per second and the ratio to the baseline: the scale's own batch size, no XLA.
@@ -23,7 +23,7 @@ from synthset.models.classifier import build_classifier  # noqa: E402
 
 def images_per_second(params, batch_size: int, jit: bool, images: np.ndarray, labels: np.ndarray) -> float:
     spec = params.classifier
-    model = build_classifier(image_shape=params.mnist.image_shape, num_classes=10, filters=spec.filters,
+    model = build_classifier(image_shape=params.data.image_shape, num_classes=10, filters=spec.filters,
                              kernel_size=spec.kernel_size, dropout=spec.dropout, dense_units=spec.dense_units)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=jit)
     model.fit(images[: batch_size * 3], labels[: batch_size * 3], batch_size=batch_size, epochs=1, verbose=0)
@@ -35,11 +35,12 @@ def images_per_second(params, batch_size: int, jit: bool, images: np.ndarray, la
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="default")
+    parser.add_argument("--dataset", default="mnist", help="whose image shape and classifier settings")
     parser.add_argument("--images", type=int, default=10000)
     args = parser.parse_args()
-    params = config.load(scale=args.scale)
+    params = config.load(scale=args.scale, dataset=args.dataset)
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (args.images, *params.mnist.image_shape), dtype=np.uint8)
+    images = rng.integers(0, 256, (args.images, *params.data.image_shape), dtype=np.uint8)
     labels = rng.integers(0, 10, args.images)
     base_batch = params.classifier.batch_size
     baseline = images_per_second(params, base_batch, False, images, labels)

@@ -83,3 +83,32 @@ def test_nearest_distances_excludes_the_point_itself_and_works_in_blocks():
     assert np.all(quality.nearest_distances(points, points, k=1, exclude_self=True) == 1)
     assert np.all(quality.nearest_distances(points[1:-1], points, k=2, exclude_self=True) == 1)
     assert np.all(quality.nearest_distances(points[2:-2], points, k=3, exclude_self=True) == 2)
+
+
+def test_a_feature_almost_constant_in_a_small_reference_breaks_per_reference_scaling_not_training_scaling():
+    """FIDS30's defect: 14 reference photos, one ReLU feature nearly dead among them. Scaled by the
+    reference's own std, that feature dominates KID between two real samples; scaled once by the
+    training split's statistics (``rescale=False`` on standardised features) it does not."""
+    rng = np.random.default_rng(4)
+    training = rng.normal(0, 1, size=(300, 8))
+    reference, other_real = rng.normal(0, 1, size=(14, 8)), rng.normal(0, 1, size=(14, 8))
+    reference[:, 0] = 1e-4 * rng.normal(size=14)  # almost constant in this class's reference
+    shift, scale = training.mean(axis=0), training.std(axis=0)
+    per_reference, _ = quality.kernel_distance(other_real, reference, 50, 8, 0)
+    per_training, _ = quality.kernel_distance((other_real - shift) / scale, (reference - shift) / scale, 50, 8, 0,
+                                              rescale=False)
+    assert abs(per_reference) > 1e6  # far from 0 either way: noise, not a measurement
+    assert abs(per_training) < 5
+
+
+def test_a_standardized_extractor_gives_zero_mean_unit_std_features_on_its_fitting_images():
+    from synthset.models.features import FeatureExtractor, build_feature_network
+
+    network = build_feature_network(image_shape=(8, 8, 1), num_classes=3, filters=[4], feature_dim=6, dropout=0.0)
+    images = np.random.default_rng(5).integers(0, 256, size=(200, 8, 8, 1), dtype=np.uint8)
+    raw, _ = FeatureExtractor(network)(images)
+    features, probabilities = FeatureExtractor(network).standardized(images)(images)
+    live = raw.std(axis=0) > 0  # dead ReLU features stay constant (scale 1)
+    assert np.allclose(features[:, live].mean(axis=0), 0, atol=1e-6)
+    assert np.allclose(features[:, live].std(axis=0), 1, atol=1e-6)
+    assert probabilities.shape == (200, 3)

@@ -10,8 +10,7 @@ from synthset import paths, scoring, tracking
 from synthset.config import Params
 from synthset.generate import MANIFEST, load_synthetic
 from synthset.io import write_atomically
-from synthset.models.features import FeatureExtractor
-from synthset.selection import references
+from synthset.selection import feature_extractor, references
 from synthset.versions import file_md5
 
 
@@ -22,7 +21,7 @@ def _rounded(scores: dict[str, float]) -> dict[str, float]:
 def assess_synthetic(params: Params, dataset: str) -> dict:
     """Write ``quality.<dataset>`` (whole set, floors, per class) to the dataset's quality metrics file."""
     spec = params.quality
-    extractor = FeatureExtractor.load(paths.feature_network(dataset))
+    extractor = feature_extractor(params, dataset)
     refs = references(params, dataset, extractor)
     images, labels = load_synthetic(dataset, params.data.labels)
 

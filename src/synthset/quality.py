@@ -37,20 +37,24 @@ def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
     return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
 
 
-def kernel_distance(a: np.ndarray, b: np.ndarray, subsets: int, subset_size: int, seed: int) -> tuple[float, float]:
+def kernel_distance(a: np.ndarray, b: np.ndarray, subsets: int, subset_size: int, seed: int,
+                    rescale: bool = True) -> tuple[float, float]:
     """KID: unbiased squared MMD with the cubic polynomial kernel, mean and std over random subsets.
 
     Unbiased, so it is near zero (and may be slightly negative) for two samples of one distribution.
     ``subset_size`` should be well below the sample sizes, or every subset is the same sample.
+    ``rescale=False`` is for features already standardised (see ``FeatureExtractor.standardized``).
     """
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    # The kernel's 1/D scale assumes features of order one (Inception's are); ReLU features of a
-    # small network can be tens, and the cubic kernel then turns them into noise. Scale each
-    # dimension by its standard deviation in ``b``, the reference, so every set scored against one
-    # reference is scaled alike.
-    scale = b.std(axis=0)
-    scale[scale == 0] = 1.0
-    a, b = a / scale, b / scale
+    if rescale:
+        # The kernel's 1/D scale assumes features of order one (Inception's are); ReLU features of a
+        # small network can be tens, and the cubic kernel then turns them into noise. Scale each
+        # dimension by its standard deviation in ``b``, the reference, so every set scored against
+        # one reference is scaled alike. With a few images per class a dimension can be almost
+        # constant in the reference and explode: standardise with the training split instead.
+        scale = b.std(axis=0)
+        scale[scale == 0] = 1.0
+        a, b = a / scale, b / scale
     size = min(subset_size, len(a), len(b))
     rng = np.random.default_rng(seed)
     pick_a = np.stack([rng.choice(len(a), size, replace=False) for _ in range(subsets)])

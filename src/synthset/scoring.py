@@ -69,7 +69,7 @@ def score(candidate: Embedded, reference: Embedded, spec: QualityParams, seed: i
           near_copy_share: float) -> dict[str, float]:
     """Every metric of ``QUALITY_METRICS`` for ``candidate`` against ``reference`` (same size)."""
     kid, kid_std = quality.kernel_distance(candidate.features, reference.features, spec.kid_subsets,
-                                           spec.kid_subset_size, seed)
+                                           spec.kid_subset_size, seed, rescale=spec.feature_scale == "reference")
     scores = {
         "fid": quality.frechet_distance(candidate.features, reference.features),
         "kid": kid,

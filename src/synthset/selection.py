@@ -40,7 +40,18 @@ def sample(generator: keras.Model, count: int, latent_dim: int, seed: int | tupl
            batch_size: int = 500) -> np.ndarray:
     """``count`` uint8 images from N(0, 1) noise drawn with ``seed`` (an int or a tuple of ints)."""
     noise = np.random.default_rng(seed).standard_normal((count, latent_dim)).astype("float32")
-    return from_tanh_range(generator.predict(noise, batch_size=batch_size, verbose=0))
+    # Direct calls, not predict(): each loaded checkpoint would trace a new predict function.
+    batches = [keras.ops.convert_to_numpy(generator(noise[start : start + batch_size], training=False))
+               for start in range(0, count, batch_size)]
+    return from_tanh_range(np.concatenate(batches))
+
+
+def feature_extractor(params: Params, dataset: str) -> FeatureExtractor:
+    """The dataset's feature network, standardised on the training split if ``quality.feature_scale`` says so."""
+    extractor = FeatureExtractor.load(paths.feature_network(dataset))
+    if params.quality.feature_scale == "training":
+        extractor = extractor.standardized(load_images(paths.real_split(dataset, "train"))[0])
+    return extractor
 
 
 def references(params: Params, dataset: str, extractor: FeatureExtractor) -> dict[int, scoring.ClassReference]:
@@ -63,7 +74,7 @@ def select_epochs(params: Params, dataset: str) -> pd.DataFrame:
     """Score every checkpoint; write the per-epoch curves (DVC plots) and the choice table (DVC metrics)."""
     spec = params.quality
     metric = spec.selection_metric
-    extractor = FeatureExtractor.load(paths.feature_network(dataset))
+    extractor = feature_extractor(params, dataset)
     refs = references(params, dataset, extractor)
     curves = []
     for index, (label, ref) in enumerate(refs.items()):
@@ -76,7 +87,7 @@ def select_epochs(params: Params, dataset: str) -> pd.DataFrame:
             rows.append({"class": label, "epoch": epoch, **scoring.score_class(candidate, ref, spec, params.seed), **floor})
         curve = pd.DataFrame(rows)
         epoch = best_epoch(curve, metric)
-        print(f"[select {dataset}] class {label}: epoch {epoch} of {len(curve)} by {metric} "
+        print(f"[select {dataset}] class {label}: epoch {epoch} (of {', '.join(map(str, curve['epoch']))}) by {metric} "
               f"({curve.set_index('epoch').loc[epoch, metric]:.4g}; real-vs-real floor {floor[metric + '_floor']:.4g})",
               flush=True)
         curves.append(curve)

@@ -6,6 +6,8 @@ digits; a network trained on the dataset's own training split measures what matt
 
 from __future__ import annotations
 
+import copy
+
 import keras
 import numpy as np
 from keras import layers
@@ -35,11 +37,29 @@ class FeatureExtractor:
     def __init__(self, network: keras.Model, batch_size: int = 500):
         self.model = keras.Model(network.input, [network.get_layer(FEATURE_LAYER).output, network.output])
         self.batch_size = batch_size
+        self.shift, self.scale = 0.0, 1.0
 
     @classmethod
     def load(cls, path, batch_size: int = 500) -> "FeatureExtractor":
         return cls(keras.saving.load_model(path, compile=False), batch_size)
 
+    def standardized(self, images: np.ndarray) -> "FeatureExtractor":
+        """Z-score every feature with its mean and std over ``images`` (the training split).
+
+        One fixed scale for every class and every set scored: with a few dozen images per class,
+        a feature almost constant in one class's reference would otherwise dominate the distances.
+        """
+        features, _ = self(images)
+        scale = features.std(axis=0)
+        scale[scale == 0] = 1.0
+        standardized = copy.copy(self)
+        standardized.shift, standardized.scale = features.mean(axis=0), scale
+        return standardized
+
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        features, probabilities = self.model.predict(images, batch_size=self.batch_size, verbose=0)
-        return np.asarray(features, np.float64), np.asarray(probabilities, np.float64)
+        # Direct calls, not predict(): predict traces anew for every new number of images.
+        outputs = [self.model(images[start : start + self.batch_size], training=False)
+                   for start in range(0, len(images), self.batch_size)]
+        features, probabilities = (np.concatenate([keras.ops.convert_to_numpy(o[i]) for o in outputs]) for i in (0, 1))
+        features = (np.asarray(features, np.float64) - self.shift) / self.scale
+        return features, np.asarray(probabilities, np.float64)
