@@ -47,8 +47,10 @@ def _dataset(images, labels, batch_size, seed, augmenter=None, shuffle=True):
         data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     data = data.batch(batch_size)
     if augmenter is not None:
-        data = data.map(lambda x, y: (augmenter(tf.cast(x, "float32"), training=True), y),
-                        num_parallel_calls=tf.data.AUTOTUNE)
+        # One batch at a time: the random layers advance their seed generators on every call, so
+        # parallel calls would draw in a different order in every run (prefetch still overlaps
+        # augmentation with training).
+        data = data.map(lambda x, y: (augmenter(tf.cast(x, "float32"), training=True), y))
     return data.prefetch(tf.data.AUTOTUNE)
 
 
