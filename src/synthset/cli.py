@@ -53,6 +53,13 @@ def fetch_fids30(args) -> None:
         print(track_data())
 
 
+def check_data(args) -> None:
+    from synthset.rawdata import check
+
+    record = check(_params(args), str(args.params))
+    print(f"raw data of {', '.join(record['datasets'])} present in data/")
+
+
 def prepare(args) -> None:
     from synthset.prepare import prepare as prepare_dataset
 
@@ -182,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     command.set_defaults(run=fetch_fids30)
 
     commands.add_parser("check-params", help="validate params.yaml and exit").set_defaults(run=check_params)
+    commands.add_parser("check-data", help="check every dataset of `datasets` is in data/ (the pipeline's first stage)"
+                        ).set_defaults(run=check_data)
 
     def dataset_command(name: str, run, help: str) -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=help)

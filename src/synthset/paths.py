@@ -16,6 +16,11 @@ def raw(dataset: str) -> Path:
     return DATA / dataset
 
 
+def raw_data_record() -> Path:
+    """The first stage's record that every dataset of ``datasets`` was in ``data/`` (and its DVC version)."""
+    return ARTIFACTS / "raw_data.json"
+
+
 def real_split(dataset: str, split: str) -> Path:
     """``train`` (GANs and classifiers), ``holdout`` (model selection), ``validation`` (final comparison)."""
     return ARTIFACTS / dataset / "real" / f"{split}.npz"
