@@ -99,7 +99,7 @@ def page(name: str, sections: list[Section], context: Context, intro: str = "") 
               f"<code>{html.escape(context.git_commit)}</code>, data <code>{html.escape(context.data_version)}</code>, "
               f"MLflow store <code>{html.escape(context.tracking_uri)}</code>.</p>{intro}")
     body = "".join(render_section(s, context, i) for i, s in enumerate(sections))
-    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\"><title>{html.escape(title)}</title>"
             f"<style>{CSS}</style><script src=\"plotly.min.js\"></script></head>"
             f"<body>{nav(name)}<main>{header}{body}</main></body></html>")
 
