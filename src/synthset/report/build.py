@@ -11,6 +11,7 @@ from synthset import config, paths, tracking
 from synthset.config import Params
 from synthset.report import dashboards as boards
 from synthset.report import figures_study2, frames, pages
+from synthset.report.figures import SOURCE_NAMES
 from synthset.report.pages import Section
 from synthset.versions import data_version, git_commit
 
@@ -44,9 +45,10 @@ def _sections(datasets: list[str], params_of: dict[str, Params], runs: dict[str,
     mnist = "mnist" in datasets
     study2 = boards.study2_sections(params_of["mnist"], runs["mnist"]) if mnist else [
         Section("Study 2", "", missing="MNIST is not in `datasets`: study 2 is MNIST's")]
+    summary = _summary(datasets, params_of, runs)
     return {
-        "index": [boards.guarded("Validation accuracy by training source", lambda: _overview(datasets, runs))],
-        "summary": _summary(datasets, params_of, runs),
+        "index": [boards.guarded("Validation accuracy by training source", lambda: _overview(datasets, runs)), summary[0]],
+        "summary": summary,
         "gan": _per_dataset(datasets, "GAN training", lambda d: boards.gan_section(d, params_of[d], runs[d])),
         "samples": _per_dataset(datasets, "samples", lambda d: boards.samples_sections(d, params_of[d], runs[d])),
         "classifiers": _per_dataset(datasets, "classifiers", lambda d: boards.classifier_section(d, params_of[d], runs[d])),
@@ -63,7 +65,7 @@ def _overview(datasets: list[str], runs: dict[str, pd.DataFrame]) -> Section:
     for dataset in datasets:
         final = frames.classifier_final(dataset)
         accuracy = final[final["metric"] == "val_accuracy"]
-        figure.add_trace(go.Bar(x=accuracy["source"].str.replace("_", " + "), y=accuracy["mean"], name=boards.TITLES[dataset],
+        figure.add_trace(go.Bar(x=accuracy["source"].map(SOURCE_NAMES), y=accuracy["mean"], name=boards.TITLES[dataset],
                                 error_y={"type": "data", "array": accuracy["std"]}))
     figure.update_layout(barmode="group", height=380, yaxis={"title": "real validation accuracy", "range": [0, 1]})
     selected = pd.concat([frames.latest_runs(runs[d], d, "train_classifier", "source", "seed") for d in datasets])

@@ -18,10 +18,11 @@ from PIL import Image
 
 from synthset.imaging import image_grid
 from synthset.report import papers
-from synthset.report.frames import CURVE_METRICS, ema
+from synthset.report.frames import CURVE_METRICS, QUALITY_METRICS, ema
 
 SMOOTHING = (0.0, 0.6, 0.9)
 SOURCE_COLOURS = {"real": "#1f77b4", "augmented": "#ff7f0e", "synthetic": "#2ca02c", "real_plus_synthetic": "#9467bd"}
+SOURCE_NAMES = {"real": "real", "augmented": "augmented", "synthetic": "synthetic", "real_plus_synthetic": "real + synthetic"}
 GAN_COLOURS = {"d_loss": "#d62728", "g_loss": "#1f77b4", "d_acc_real": "#2ca02c", "d_acc_fake": "#ff7f0e"}
 
 
@@ -61,9 +62,10 @@ def gan_training(curves: pd.DataFrame, choice: pd.DataFrame) -> go.Figure:
                                             meta=weight), row=row, col=1 if "loss" in metric else 2)
         chosen = choice[choice["class"] == name]
         if len(chosen) and np.isfinite(chosen["step"].iloc[0]):
+            label = {"annotation_text": f"chosen epoch {chosen['epoch'].iloc[0]}"}
             for col in (1, 2):
                 figure.add_vline(x=chosen["step"].iloc[0], line_dash="dash", line_color="black", row=row, col=col,
-                                 annotation_text=f"chosen epoch {chosen['epoch'].iloc[0]}" if col == 1 else None)
+                                 **(label if col == 1 else {}))
     buttons = [{"label": "raw" if weight == 0 else f"EMA {weight}", "method": "restyle",
                 "args": [{"visible": [trace.meta == weight for trace in figure.data]}]} for weight in SMOOTHING]
     figure.update_layout(height=230 * len(classes) + 120, updatemenus=[{"buttons": buttons, "type": "buttons",
@@ -142,9 +144,10 @@ def classifier_curves(curves: pd.DataFrame) -> go.Figure:
             band_y = list(part["mean"] + part["std"]) + list(part["mean"] - part["std"])[::-1]
             figure.add_trace(go.Scatter(x=band_x, y=band_y, fill="toself", fillcolor=colour, opacity=0.18, line={"width": 0},
                                         hoverinfo="skip", showlegend=False, legendgroup=source), row=row, col=col)
-            figure.add_trace(go.Scatter(x=part["epoch"], y=part["mean"], mode="lines+markers", name=source.replace("_", " + "),
+            figure.add_trace(go.Scatter(x=part["epoch"], y=part["mean"], mode="lines+markers", name=SOURCE_NAMES[source],
                                         line={"color": colour}, legendgroup=source, showlegend=index == 0), row=row, col=col)
     figure.update_xaxes(title_text="epoch", row=2)
+    figure.update_xaxes(tickformat="d")
     figure.update_layout(height=640, legend={"orientation": "h", "y": 1.1})
     return figure
 
@@ -170,7 +173,10 @@ def quality_per_class(quality: pd.DataFrame) -> go.Figure:
 
 def quality_against_epoch(by_epoch: pd.DataFrame, choice: pd.DataFrame) -> go.Figure:
     """A metric per class against the generator epoch (menu picks the metric), floors dotted, chosen epochs marked."""
-    metrics = list(dict.fromkeys(by_epoch["metric"]))
+    present = set(by_epoch["metric"])
+    selection = choice["metric"].iloc[0] if len(choice) else None
+    metrics = [m for m in [selection, *QUALITY_METRICS] if m in present]
+    metrics = list(dict.fromkeys(metrics)) + sorted(present - set(metrics))  # the selection metric first
     figure, owner = go.Figure(), []
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
     for number, metric in enumerate(metrics):
@@ -191,7 +197,7 @@ def quality_against_epoch(by_epoch: pd.DataFrame, choice: pd.DataFrame) -> go.Fi
                 "args": [{"visible": [o == metric for o in owner]},
                          {"yaxis.type": "log" if (by_epoch.loc[by_epoch["metric"] == metric, ["value", "floor"]] > 0).all().all() and metric in ("fid", "kid") else "linear",
                           "yaxis.title.text": metric}]} for metric in metrics]
-    figure.update_layout(height=480, xaxis_title="generator epoch", yaxis_title=metrics[0],
+    figure.update_layout(height=480, xaxis_title="generator epoch", yaxis_title=metrics[0], xaxis_tickformat="d",
                          yaxis_type="log" if metrics[0] in ("fid", "kid") and (by_epoch.loc[by_epoch["metric"] == metrics[0], ["value", "floor"]] > 0).all().all() else "linear",
                          updatemenus=[{"buttons": buttons, "x": 0, "y": 1.18, "xanchor": "left"}], margin={"t": 80})
     return figure
