@@ -37,8 +37,8 @@ def gan_section(dataset: str, params: Params, runs: pd.DataFrame) -> Section:
         "Paper (section 5): FIDS30's generator loss did not converge and the discriminator won.")
     return Section(f"{TITLES[dataset]}: GAN training per class",
                    f"Per-step values logged by each class's GAN run; buttons switch raw values and exponential "
-                   f"smoothing. Dashed: the last step of the epoch chosen by {choice['metric'].iloc[0]}. {paper}",
-                   figures.gan_training(curves, choice), frames.provenance(frames.latest_runs(runs, dataset, "train_gan", "label")),
+                   f"smoothing; dotted: the paper's stated levels. Dashed: the last step of the epoch chosen by {choice['metric'].iloc[0]}. {paper}",
+                   figures.gan_training(curves, choice, papers.GAN_MNIST_LEVELS if dataset == "mnist" else []), frames.provenance(frames.latest_runs(runs, dataset, "train_gan", "label")),
                    [str(paths.epoch_choice(dataset)), str(paths.gan_history_of(dataset, params.data.labels[0]).parent.parent) + "/*/history.csv"])
 
 
@@ -66,9 +66,9 @@ def classifier_section(dataset: str, params: Params, runs: pd.DataFrame) -> Sect
     curves = frames.classifier_curves(dataset)
     seeds = int(curves["seeds"].max())
     return Section(f"{TITLES[dataset]}: CNN per training source",
-                   f"Mean over {seeds} seed(s), band ± 1 std; validated on real images never used for training or "
+                   f"Mean over {seeds} seed(s), band ± 1 std; crosses: the paper's stated values; validated on real images never used for training or "
                    f"selection. {_paper_line(papers.CLASSIFIER[dataset])} Paper's scale: {papers.SCALE[dataset]}.",
-                   figures.classifier_curves(curves),
+                   figures.classifier_curves(curves, papers.CLASSIFIER_POINTS[dataset]),
                    frames.provenance(frames.latest_runs(runs, dataset, "train_classifier", "source", "seed")),
                    [str(paths.classifier_history(dataset, s)) for s in SOURCES])
 

@@ -46,7 +46,7 @@ def _hide_axes(figure: go.Figure) -> None:
 # --- GAN training (the paper's Figure 7) ----------------------------------------------------------
 
 
-def gan_training(curves: pd.DataFrame, choice: pd.DataFrame) -> go.Figure:
+def gan_training(curves: pd.DataFrame, choice: pd.DataFrame, levels: list[tuple] = ()) -> go.Figure:
     """Per class: losses (left) and D accuracy on real and fake (right) against step, with buttons
     for the smoothing and a dashed line at the chosen epoch's last step."""
     classes = list(dict.fromkeys(curves["class"]))
@@ -60,6 +60,9 @@ def gan_training(curves: pd.DataFrame, choice: pd.DataFrame) -> go.Figure:
                                             line={"color": colour, "width": 1.3}, legendgroup=metric,
                                             showlegend=row == 1 and weight == SMOOTHING[0], visible=weight == SMOOTHING[0],
                                             meta=weight), row=row, col=1 if "loss" in metric else 2)
+        for panel, value, what in levels:  # the paper's stated levels, dotted
+            figure.add_hline(y=value, line_dash="dot", line_color="grey", row=row, col=1 if panel == "loss" else 2,
+                             **({"annotation_text": what, "annotation_position": "bottom left"} if row == 1 else {}))
         chosen = choice[choice["class"] == name]
         if len(chosen) and np.isfinite(chosen["step"].iloc[0]):
             label = {"annotation_text": f"chosen epoch {chosen['epoch'].iloc[0]}"}
@@ -130,8 +133,9 @@ def samples_across_epochs(grids: pd.DataFrame, real: dict[int, np.ndarray]) -> g
 # --- classifiers (Figures 8, 9, 11, 12) -----------------------------------------------------------
 
 
-def classifier_curves(curves: pd.DataFrame) -> go.Figure:
-    """Train and validation accuracy and loss per epoch for each source: mean over seeds, band of ± 1 std."""
+def classifier_curves(curves: pd.DataFrame, paper_points: list[tuple] = ()) -> go.Figure:
+    """Train and validation accuracy and loss per epoch for each source: mean over seeds, band of ± 1 std;
+    the paper's stated values as crosses in the source's colour."""
     figure = make_subplots(rows=2, cols=2, subplot_titles=[m.replace("_", " ") for m in CURVE_METRICS],
                            vertical_spacing=0.12)
     for index, metric in enumerate(CURVE_METRICS):
@@ -146,8 +150,14 @@ def classifier_curves(curves: pd.DataFrame) -> go.Figure:
                                         hoverinfo="skip", showlegend=False, legendgroup=source), row=row, col=col)
             figure.add_trace(go.Scatter(x=part["epoch"], y=part["mean"], mode="lines+markers", name=SOURCE_NAMES[source],
                                         line={"color": colour}, legendgroup=source, showlegend=index == 0), row=row, col=col)
+    for number, (metric, source, epoch, value, where) in enumerate(paper_points):
+        index = CURVE_METRICS.index(metric)
+        figure.add_trace(go.Scatter(x=[epoch], y=[value], mode="markers", name="paper", legendgroup="paper",
+                                    showlegend=number == 0, hovertext=f"paper, {source}: {value} ({where})",
+                                    marker={"symbol": "x", "size": 12, "color": SOURCE_COLOURS[source],
+                                            "line": {"color": "black", "width": 1}}), row=index // 2 + 1, col=index % 2 + 1)
     figure.update_xaxes(title_text="epoch", row=2)
-    figure.update_xaxes(tickformat="d")
+    figure.update_xaxes(dtick=max(1, int(max([curves["epoch"].max(), *[p[2] for p in paper_points]])) // 10))
     figure.update_layout(height=640, legend={"orientation": "h", "y": 1.1})
     return figure
 
@@ -197,7 +207,7 @@ def quality_against_epoch(by_epoch: pd.DataFrame, choice: pd.DataFrame) -> go.Fi
                 "args": [{"visible": [o == metric for o in owner]},
                          {"yaxis.type": "log" if (by_epoch.loc[by_epoch["metric"] == metric, ["value", "floor"]] > 0).all().all() and metric in ("fid", "kid") else "linear",
                           "yaxis.title.text": metric}]} for metric in metrics]
-    figure.update_layout(height=480, xaxis_title="generator epoch", yaxis_title=metrics[0], xaxis_tickformat="d",
+    figure.update_layout(height=480, xaxis_title="generator epoch", yaxis_title=metrics[0], xaxis_dtick=max(1, int(by_epoch["epoch"].max()) // 10),
                          yaxis_type="log" if metrics[0] in ("fid", "kid") and (by_epoch.loc[by_epoch["metric"] == metrics[0], ["value", "floor"]] > 0).all().all() else "linear",
                          updatemenus=[{"buttons": buttons, "x": 0, "y": 1.18, "xanchor": "left"}], margin={"t": 80})
     return figure

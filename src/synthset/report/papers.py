@@ -40,6 +40,23 @@ CLASSIFIER = {
     ],
 }
 
+# The same statements as points on our curves: (curve, source, epoch, value, where).
+CLASSIFIER_POINTS = {
+    "mnist": [],
+    "fids30": [
+        ("train_accuracy", "augmented", 48, 0.80, "section 5, Figure 11"),
+        ("train_accuracy", "real", 48, 1.00, "section 5, Figure 11"),
+        ("train_accuracy", "synthetic", 48, 1.00, "section 5, Figure 11"),
+        ("val_accuracy", "synthetic", 1, 0.65, "section 5, Figure 12"),
+        ("val_accuracy", "real", 15, 0.65, "section 5, Figure 12"),
+        ("val_accuracy", "augmented", 15, 0.65, "section 5, Figure 12"),
+    ],
+}
+
+# Figure 7's stated levels as horizontal references: (panel, value, what).
+GAN_MNIST_LEVELS = [("loss", 1.0, "paper: G loss ~1"), ("loss", 0.8, "paper: D loss ~0.8"),
+                    ("accuracy", 0.5, "paper: D accuracy ~0.5")]
+
 SCALE = {
     "mnist": "30 GAN epochs per class at batch 128; 8,000 generated images per class (section 4)",
     "fids30": "1,000 GAN epochs per class at batch 6; 600 generated images per class; CNN 48 epochs at batch 12 (section 5)",
