@@ -165,3 +165,9 @@ def test_build_without_any_run_names_what_is_missing(workdir, params_raw):
     assert "Not available" in classifiers and "metrics/mnist/classifier/real.csv: missing" in classifiers
     assert "FIDS30" not in (workdir / "reports/quality.html").read_text()
     assert "cdn" not in (workdir / "reports/index.html").read_text().lower()
+
+
+def test_class_names_follow_the_labels_not_the_positions():
+    assert frames.class_name({2: "two", 0: "zero"}, "2") == "two"  # MNIST classes [2, 0]: the label is the digit
+    assert frames.class_name(["apples", "limes"], 1) == "limes"  # FIDS30: the label is the position
+    assert frames.class_name({0: "zero"}, 7) == "7"

@@ -92,6 +92,6 @@ def _summary(datasets: list[str], params_of: dict[str, Params], runs: dict[str, 
         sections.append(boards.guarded(f"{boards.TITLES[dataset]}: synthetic against real, whole set", lambda d=dataset: Section(
             f"{boards.TITLES[d]}: synthetic against real, whole set",
             "The bounded quality metrics of the whole synthetic set beside their floor (two real samples).",
-            figures_study2.summary_bars(frames.quality(d, params_of[d].data.class_names), boards.TITLES[d]),
+            figures_study2.summary_bars(frames.quality(d, boards.class_names(params_of[d])), boards.TITLES[d]),
             frames.provenance(frames.latest_runs(runs[d], d, "assess_quality")), [str(paths.quality_metrics(d))])))
     return sections

@@ -18,6 +18,11 @@ from synthset.report.pages import Section
 TITLES = {"mnist": "MNIST", "fids30": "FIDS30"}
 
 
+def class_names(params: Params) -> dict[int, str]:
+    """Label -> class name of the dataset the settings were loaded for."""
+    return dict(zip(params.data.labels, params.data.class_names))
+
+
 def guarded(title: str, build: Callable[[], Section]) -> Section:
     try:
         return build()
@@ -30,7 +35,7 @@ def _paper_line(numbers: list[papers.PaperNumber]) -> str:
 
 
 def gan_section(dataset: str, params: Params, runs: pd.DataFrame) -> Section:
-    names = params.data.class_names
+    names = class_names(params)
     curves = frames.gan_curves(dataset, runs, names)
     choice = frames.epoch_choice(dataset, names)
     paper = _paper_line(papers.GAN_MNIST) if dataset == "mnist" else (
@@ -43,7 +48,7 @@ def gan_section(dataset: str, params: Params, runs: pd.DataFrame) -> Section:
 
 
 def samples_sections(dataset: str, params: Params, runs: pd.DataFrame) -> list[Section]:
-    names, labels = params.data.class_names, params.data.labels
+    names, labels = class_names(params), params.data.labels
     grids = frames.sample_grids(dataset, names, labels)
     choice = frames.epoch_choice(dataset, names)
     real = frames.real_images(dataset, labels, params.gan.sample_grid_size ** 2)
@@ -74,7 +79,7 @@ def classifier_section(dataset: str, params: Params, runs: pd.DataFrame) -> Sect
 
 
 def quality_sections(dataset: str, params: Params, runs: pd.DataFrame) -> list[Section]:
-    names = params.data.class_names
+    names = class_names(params)
     quality = frames.quality(dataset, names)
     by_epoch = frames.quality_by_epoch(dataset, names)
     choice = frames.epoch_choice(dataset, names)
@@ -166,7 +171,7 @@ def summary_rows(datasets: list[str], params_of: dict[str, Params]) -> pd.DataFr
                          "0.65", "paper, section 5, Figure 12"))
         rows.append((f"{name}: real + synthetic, real validation accuracy", acc("real_plus_synthetic"),
                      f"real only: {acc('real')}", "ours; not run in the paper"))
-        quality = frames.quality(dataset, params_of[dataset].data.class_names)
+        quality = frames.quality(dataset, class_names(params_of[dataset]))
         whole = quality[quality["class"] == "all"].set_index("metric")
         for metric in ("fid", "recall", "coverage", "label_fidelity", "near_copy_share"):
             if metric in whole.index:

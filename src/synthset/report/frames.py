@@ -31,6 +31,12 @@ def _require(path: Path, what: str) -> Path:
     return Path(path)
 
 
+def class_name(class_names: dict[int, str] | list[str], label: int) -> str:
+    """A label's class name: ``class_names`` maps labels to names (a list maps positions, FIDS30's labels)."""
+    names = class_names if isinstance(class_names, dict) else dict(enumerate(class_names))
+    return names.get(int(label), str(label))
+
+
 def _json(path: Path, what: str) -> dict:
     return json.loads(_require(path, what).read_text())
 
@@ -64,12 +70,12 @@ def classifier_final(dataset: str) -> pd.DataFrame:
 # --- study 1: GANs, epoch choice, samples ---------------------------------------------------------
 
 
-def epoch_choice(dataset: str, class_names: list[str]) -> pd.DataFrame:
+def epoch_choice(dataset: str, class_names: dict[int, str] | list[str]) -> pd.DataFrame:
     """The chosen epoch per class with the last training step of that epoch (label, class, epoch, metric, score, step)."""
     choice = _json(paths.epoch_choice(dataset), "the epoch choice")
     frame = pd.json_normalize([{"label": int(label), **entry} for label, entry in choice["classes"].items()])
     frame = frame.rename(columns={choice["metric"]: "score"}).assign(metric=choice["metric"])
-    frame["class"] = [class_names[label] if label < len(class_names) else str(label) for label in frame["label"]]
+    frame["class"] = [class_name(class_names, label) for label in frame["label"]]
     frame["step"] = [_last_step(dataset, label, epoch) for label, epoch in zip(frame["label"], frame["epoch"])]
     return frame[["label", "class", "epoch", "metric", "score", "step"]].sort_values("label", ignore_index=True)
 
@@ -97,7 +103,7 @@ def latest_runs(runs: pd.DataFrame, dataset: str, stage: str, *keys: str) -> pd.
     return chosen.drop_duplicates(columns) if set(columns) <= set(chosen.columns) else chosen.iloc[0:0]
 
 
-def gan_curves(dataset: str, runs: pd.DataFrame, class_names: list[str]) -> pd.DataFrame:
+def gan_curves(dataset: str, runs: pd.DataFrame, class_names: dict[int, str] | list[str]) -> pd.DataFrame:
     """D and G loss and D accuracy per step, per class, from the newest GAN run of each class in MLflow
     (columns label, class, run_id, step, metric, value)."""
     gan_runs = latest_runs(runs, dataset, "train_gan", "label")
@@ -109,7 +115,7 @@ def gan_curves(dataset: str, runs: pd.DataFrame, class_names: list[str]) -> pd.D
             history = tracking.read_metric_history(run_id, metric)
             frames.append(history.assign(label=label, run_id=run_id, metric=metric))
     frame = pd.concat(frames, ignore_index=True)
-    frame["class"] = frame["label"].map(lambda label: class_names[label] if label < len(class_names) else str(label))
+    frame["class"] = frame["label"].map(lambda label: class_name(class_names, label))
     return frame.sort_values(["label", "metric", "step"], ignore_index=True)[["label", "class", "run_id", "step", "metric", "value"]]
 
 
@@ -118,10 +124,10 @@ def ema(values: pd.Series, weight: float) -> pd.Series:
     return values.ewm(alpha=1.0 - weight, adjust=False).mean() if weight > 0 else values
 
 
-def sample_grids(dataset: str, class_names: list[str], labels: list[int]) -> pd.DataFrame:
+def sample_grids(dataset: str, class_names: dict[int, str] | list[str], labels: list[int]) -> pd.DataFrame:
     """Every kept epoch's sample grid per class (label, class, epoch, path)."""
-    rows = [{"label": label, "class": class_names[i], "epoch": int(path.stem.split("_")[1]), "path": path}
-            for i, label in enumerate(labels) for path in paths.gan_sample_grids(dataset, label)]
+    rows = [{"label": label, "class": class_name(class_names, label), "epoch": int(path.stem.split("_")[1]), "path": path}
+            for label in labels for path in paths.gan_sample_grids(dataset, label)]
     if not rows:
         raise MissingInput(f"{paths.gan_dir(dataset, labels[0]) / 'samples'}: no sample grids; run `dvc repro` first")
     return pd.DataFrame(rows)
@@ -138,18 +144,17 @@ def real_images(dataset: str, labels: list[int], per_class: int) -> dict[int, np
 # --- study 1: quality -----------------------------------------------------------------------------
 
 
-def quality(dataset: str, class_names: list[str]) -> pd.DataFrame:
+def quality(dataset: str, class_names: dict[int, str] | list[str]) -> pd.DataFrame:
     """Each quality metric with its real-vs-real floor, for the whole set (class ``all``) and per class
     (columns class, metric, value, floor, images_per_class)."""
     summary = _json(paths.quality_metrics(dataset), "the synthetic set's quality")["quality"][dataset]
-    scopes = {"all": summary, **{class_names[int(k)] if int(k) < len(class_names) else k: v
-                                 for k, v in summary.get("per_class", {}).items()}}
+    scopes = {"all": summary, **{class_name(class_names, k): v for k, v in summary.get("per_class", {}).items()}}
     rows = [{"class": scope, "metric": metric, "value": values[metric], "floor": values[f"{metric}_floor"]}
             for scope, values in scopes.items() for metric in QUALITY_METRICS if metric in values]
     return pd.DataFrame(rows).assign(images_per_class=summary.get("images_per_class"))
 
 
-def quality_by_epoch(dataset: str, class_names: list[str]) -> pd.DataFrame:
+def quality_by_epoch(dataset: str, class_names: dict[int, str] | list[str]) -> pd.DataFrame:
     """Every quality metric of every kept generator epoch per class (class, label, epoch, metric, value, floor)."""
     wide = pd.read_csv(_require(paths.quality_by_epoch(dataset), "the quality of every kept epoch"))
     present = [m for m in QUALITY_METRICS if m in wide]
@@ -158,7 +163,7 @@ def quality_by_epoch(dataset: str, class_names: list[str]) -> pd.DataFrame:
                        var_name="metric", value_name="floor")
     floors["metric"] = floors["metric"].str.removesuffix("_floor")
     frame = values.merge(floors, on=["class", "epoch", "metric"]).rename(columns={"class": "label"})
-    frame["class"] = frame["label"].map(lambda label: class_names[label] if label < len(class_names) else str(label))
+    frame["class"] = frame["label"].map(lambda label: class_name(class_names, label))
     return frame.sort_values(["metric", "label", "epoch"], ignore_index=True)
 
 
