@@ -209,5 +209,8 @@ def quality_against_epoch(by_epoch: pd.DataFrame, choice: pd.DataFrame) -> go.Fi
                           "yaxis.title.text": metric}]} for metric in metrics]
     figure.update_layout(height=480, xaxis_title="generator epoch", yaxis_title=metrics[0], xaxis_dtick=max(1, int(by_epoch["epoch"].max()) // 10),
                          yaxis_type="log" if metrics[0] in ("fid", "kid") and (by_epoch.loc[by_epoch["metric"] == metrics[0], ["value", "floor"]] > 0).all().all() else "linear",
-                         updatemenus=[{"buttons": buttons, "x": 0, "y": 1.18, "xanchor": "left"}], margin={"t": 80})
+                         updatemenus=[{"buttons": buttons, "x": 0, "y": 1.18, "xanchor": "left"},
+                                      {"type": "buttons", "direction": "right", "x": 0.3, "y": 1.18, "xanchor": "left",
+                                       "buttons": [{"label": f"{kind} y", "method": "relayout", "args": [{"yaxis.type": kind}]}
+                                                   for kind in ("linear", "log")]}], margin={"t": 80})
     return figure
