@@ -3,6 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The report's browser test drives Debian's headless Chromium; nothing downloads a browser of its own.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium chromium-driver
+fi
 source .venv/bin/activate
 # Two workers: the end-to-end pipeline (mostly process start-up) runs beside the unit tests;
 # --dist loadfile keeps each file's tests, and its module fixtures, on one worker.

@@ -156,3 +156,91 @@ def test_second_repro_does_nothing_and_gan_change_reruns_only_its_dependents(pip
             ("generate@mnist", "assess_quality@mnist"), ("train_features@mnist", "select_epochs@mnist")} <= edges
     assert {("generate@mnist", "train_cnn_synthetic@mnist"), ("generate@mnist", "train_cnn_real_plus_synthetic@mnist")} <= edges
     assert not {("generate@mnist", "train_cnn_real@mnist"), ("generate@mnist", "train_cnn_augmented@mnist")} & edges
+
+
+REPORT_PAGES = ["index", "summary", "gan", "samples", "classifiers", "quality", "study2"]
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+SCREENSHOT = Path(__file__).resolve().parents[1] / "test-artifacts" / "report-index.png"
+
+
+def test_report_stage_writes_every_dashboard_from_the_run(pipeline):
+    root, *_ = pipeline
+    lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
+    assert [out["path"] for out in lock["report"]["outs"]] == ["reports"]
+    assert sorted(p.stem for p in (root / "reports").glob("*.html")) == sorted(REPORT_PAGES)
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    experiment = mlflow.MlflowClient().get_experiment_by_name("synthset-mnist")
+    gan_runs = mlflow.MlflowClient().search_runs([experiment.experiment_id], "tags.`synthset.stage` = 'train_gan'")
+    data_version = yaml.safe_load((root / "data.dvc").read_text())["outs"][0]["md5"]
+    for name in REPORT_PAGES:
+        text = (root / "reports" / f"{name}.html").read_text()
+        assert "Not available" not in text, f"{name}.html lacks a section: " + text.split("Not available")[1][:300]
+        assert data_version in text and "cdn." not in text.lower()
+    gan_page = (root / "reports" / "gan.html").read_text()
+    assert all(run.info.run_id in gan_page for run in gan_runs)
+
+
+def _serve(directory: Path):
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(directory)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _chromium(user_data_dir: Path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=1400,1800", f"--user-data-dir={user_data_dir}"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+
+
+RENDERED = """
+return Array.from(document.querySelectorAll('.plotly-graph-div')).map(div => {
+  const svg = div.querySelector('svg.main-svg'), box = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
+  const marks = div.querySelectorAll('path.point, path.js-line, .bars path, image, g.table .cell-text, canvas').length;
+  return {id: div.id, traces: (div._fullData || []).length, width: box.width, height: box.height, marks: marks};
+});"""
+
+
+def test_report_pages_render_in_headless_chromium(pipeline, tmp_path):
+    """Every page served on localhost loads without console errors and every plot has drawn marks."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.fail(f"{CHROMIUM} and {CHROMEDRIVER} are needed: `apt-get install chromium chromium-driver` "
+                    "(scripts/setup.sh installs them)")
+    root, *_ = pipeline
+    server = _serve(root / "reports")
+    driver = _chromium(tmp_path / "chromium-profile")
+    try:
+        for name in REPORT_PAGES:
+            driver.get(f"http://127.0.0.1:{server.server_port}/{name}.html")
+            WebDriverWait(driver, 30).until(lambda d: d.execute_script(
+                "return document.readyState === 'complete' && window.Plotly !== undefined"))
+            plots = WebDriverWait(driver, 30).until(lambda d: (lambda p: p if p and all(x["marks"] for x in p) else None)(
+                d.execute_script(RENDERED)))
+            errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+            assert not errors, f"{name}.html: console errors {errors}"
+            for plot in plots:
+                assert plot["traces"] > 0 and plot["width"] > 0 and plot["height"] > 0, f"{name}.html: {plot}"
+            if name == "index":
+                SCREENSHOT.parent.mkdir(exist_ok=True)
+                driver.save_screenshot(str(SCREENSHOT))
+    finally:
+        driver.quit()
+        server.shutdown()
+    assert SCREENSHOT.stat().st_size > 10_000

@@ -169,6 +169,13 @@ def evaluate(args) -> None:
     print(metrics)
 
 
+def report(args) -> None:
+    from synthset.report.build import build
+
+    written = build(args.params)
+    print(f"[report] {len(written)} files in {written[0].parent}/: open {written[-1]} (works offline)")
+
+
 def check_params(args) -> None:
     params = _params(args)
     print(f"{args.params}: valid")
@@ -222,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     dataset_command("evaluate", evaluate, "collect study 1's final numbers into metrics/<dataset>/study1.json")
     commands.add_parser("evaluate-study2", help="collect the poster's table into metrics/study2.json").set_defaults(
         run=evaluate_study2)
+    commands.add_parser("report", help="write reports/: the dashboards of the last run, beside the papers' numbers").set_defaults(
+        run=report)
     return parser
 
 

@@ -163,3 +163,26 @@ def attention_summary(dataset: str) -> Path:
 def attention_table(dataset: str) -> Path:
     """The same similarities per class, method, test set and pair of models: a DVC plots file."""
     return METRICS / dataset / "study2" / "attention.csv"
+
+
+REPORTS = Path("reports")
+
+
+def report_page(name: str) -> Path:
+    """One HTML page of the report; ``index`` is the entry page."""
+    return REPORTS / f"{name}.html"
+
+
+def report_plotly_js() -> Path:
+    """plotly.js, written once beside the pages so they open offline without a CDN."""
+    return REPORTS / "plotly.min.js"
+
+
+def gan_history_of(dataset: str, label: int) -> Path:
+    """A class's per-step GAN history (step, epoch, losses): maps a chosen epoch to its last step."""
+    return gan_history(gan_dir(dataset, label))
+
+
+def gan_sample_grids(dataset: str, label: int) -> list[Path]:
+    """The sample grid of every kept epoch of one class's GAN, in epoch order."""
+    return sorted((gan_dir(dataset, label) / "samples").glob("epoch_*.png"))

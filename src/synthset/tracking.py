@@ -47,6 +47,44 @@ def connect() -> str:
     return uri
 
 
+def store_absent() -> bool:
+    """True when the default SQLite store has never been written: reading it must not create it."""
+    uri = tracking_uri()
+    return uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists()
+
+
+def read_runs(experiment_name: str):
+    """Every run of one experiment (tags, params, status, start time) as a DataFrame, newest first;
+    empty when the store or the experiment does not exist, so a report can say what is missing."""
+    import mlflow
+    import pandas as pd
+
+    if store_absent():
+        return pd.DataFrame()
+    connect()
+    if mlflow.MlflowClient().get_experiment_by_name(experiment_name) is None:
+        return pd.DataFrame()
+    return mlflow.search_runs(experiment_names=[experiment_name], output_format="pandas",
+                              order_by=["attributes.start_time DESC"])
+
+
+def read_metric_history(run_id: str, key: str):
+    """One metric of one run at every step, as a DataFrame with columns step and value."""
+    import mlflow
+    import pandas as pd
+
+    history = mlflow.MlflowClient().get_metric_history(run_id, key)
+    return pd.DataFrame({"step": [m.step for m in history], "value": [m.value for m in history]})
+
+
+def run_url(experiment_id: str, run_id: str) -> str | None:
+    """The run's page in the MLflow UI, when the store is a tracking server; None for a local store."""
+    uri = tracking_uri()
+    if not uri.startswith(("http://", "https://")):
+        return None
+    return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
 def fingerprint(*parts: Any) -> str:
     """A short stable hash of settings and input hashes: same inputs, same parent run."""
     text = json.dumps(parts, sort_keys=True, default=str)

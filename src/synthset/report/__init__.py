@@ -1,0 +1,1 @@
+"""The report stage: ``reports/``, plotly dashboards of a pipeline run beside the papers' numbers."""

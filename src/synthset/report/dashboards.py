@@ -1,0 +1,201 @@
+"""The sections of each dashboard: which frames, which figure, which runs, what to say.
+
+Each builder returns a ``Section``; ``guarded`` turns a missing input into a section that says so.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pandas as pd
+
+from synthset import paths
+from synthset.config import SOURCES, Params
+from synthset.errors import SynthsetError
+from synthset.report import figures, figures_study2, frames, papers
+from synthset.report.pages import Section
+
+TITLES = {"mnist": "MNIST", "fids30": "FIDS30"}
+
+
+def class_names(params: Params) -> dict[int, str]:
+    """Label -> class name of the dataset the settings were loaded for."""
+    return dict(zip(params.data.labels, params.data.class_names))
+
+
+def guarded(title: str, build: Callable[[], Section]) -> Section:
+    try:
+        return build()
+    except SynthsetError as error:
+        return Section(title, "", missing=str(error))
+
+
+def _paper_line(numbers: list[papers.PaperNumber]) -> str:
+    return "Paper: " + "; ".join(f"{n.what} {n.value:g} ({n.where})" for n in numbers) + "." if numbers else ""
+
+
+def gan_section(dataset: str, params: Params, runs: pd.DataFrame) -> Section:
+    names = class_names(params)
+    curves = frames.gan_curves(dataset, runs, names)
+    choice = frames.epoch_choice(dataset, names)
+    paper = _paper_line(papers.GAN_MNIST) if dataset == "mnist" else (
+        "Paper (section 5): FIDS30's generator loss did not converge and the discriminator won.")
+    return Section(f"{TITLES[dataset]}: GAN training per class",
+                   f"Per-step values logged by each class's GAN run; buttons switch raw values and exponential "
+                   f"smoothing; dotted: the paper's stated levels. Dashed: the last step of the epoch chosen by {choice['metric'].iloc[0]}. {paper}",
+                   figures.gan_training(curves, choice, papers.GAN_MNIST_LEVELS if dataset == "mnist" else []), frames.provenance(frames.latest_runs(runs, dataset, "train_gan", "label")),
+                   [str(paths.epoch_choice(dataset)), str(paths.gan_history_of(dataset, params.data.labels[0]).parent.parent) + "/*/history.csv"])
+
+
+def samples_sections(dataset: str, params: Params, runs: pd.DataFrame) -> list[Section]:
+    names, labels = class_names(params), params.data.labels
+    grids = frames.sample_grids(dataset, names, labels)
+    choice = frames.epoch_choice(dataset, names)
+    real = frames.real_images(dataset, labels, params.gan.sample_grid_size ** 2)
+    gan_runs = frames.provenance(frames.latest_runs(runs, dataset, "train_gan", "label"))
+    sources = [f"artifacts/{dataset}/gan/*/samples/epoch_*.png", str(paths.real_split(dataset, "train")), str(paths.epoch_choice(dataset))]
+    chosen_text = "Each class's generator at its chosen epoch (fixed noise), above real training images of the class."
+    if dataset == "fids30":
+        chosen_text += " Paper Table 1 chose by eye, of 1,000 epochs: " + ", ".join(
+            f"{k} {v}" for k, v in papers.FIDS30_CHOSEN_EPOCH.items()) + f" ({papers.FIDS30_CHOSEN_EPOCH_WHERE})."
+    return [
+        Section(f"{TITLES[dataset]}: samples at the chosen epoch", chosen_text,
+                figures.samples_at_chosen_epoch(grids, choice, real), gan_runs, sources),
+        Section(f"{TITLES[dataset]}: one class across epochs",
+                "The same noise at every kept epoch, real images last; the menu picks the class.",
+                figures.samples_across_epochs(grids, real), gan_runs, sources),
+    ]
+
+
+def classifier_section(dataset: str, params: Params, runs: pd.DataFrame) -> Section:
+    curves = frames.classifier_curves(dataset)
+    seeds = int(curves["seeds"].max())
+    return Section(f"{TITLES[dataset]}: CNN per training source",
+                   f"Mean over {seeds} seed(s), band ± 1 std; crosses: the paper's stated values; validated on real images never used for training or "
+                   f"selection. {_paper_line(papers.CLASSIFIER[dataset])} Paper's scale: {papers.SCALE[dataset]}.",
+                   figures.classifier_curves(curves, papers.CLASSIFIER_POINTS[dataset]),
+                   frames.provenance(frames.latest_runs(runs, dataset, "train_classifier", "source", "seed")),
+                   [str(paths.classifier_history(dataset, s)) for s in SOURCES])
+
+
+def quality_sections(dataset: str, params: Params, runs: pd.DataFrame) -> list[Section]:
+    names = class_names(params)
+    quality = frames.quality(dataset, names)
+    by_epoch = frames.quality_by_epoch(dataset, names)
+    choice = frames.epoch_choice(dataset, names)
+    per_image = quality["images_per_class"].iloc[0]
+    return [
+        Section(f"{TITLES[dataset]}: quality of the synthetic set per class",
+                f"Synthetic against real images ({per_image} per class); the black tick is the floor, the same metric "
+                "between two real samples: what a perfect generator would score. Lower is better for fid, kid and "
+                "near_copy_share, higher for the others. The papers judged quality by eye only.",
+                figures.quality_per_class(quality), frames.provenance(frames.latest_runs(runs, dataset, "assess_quality")),
+                [str(paths.quality_metrics(dataset))]),
+        Section(f"{TITLES[dataset]}: quality against generator epoch",
+                f"Every kept generator scored with every metric (menu); dotted: the floor; star: the epoch chosen by "
+                f"{choice['metric'].iloc[0]}.",
+                figures.quality_against_epoch(by_epoch, choice), frames.provenance(frames.latest_runs(runs, dataset, "select_epochs")),
+                [str(paths.quality_by_epoch(dataset)), str(paths.epoch_choice(dataset))]),
+    ]
+
+
+def study2_sections(params: Params, runs: pd.DataFrame) -> list[Section]:
+    models = list(params.study2.models)
+    ours = lambda: frames.poster_table(models)  # noqa: E731 - read inside each guarded section
+    poster_runs = frames.provenance(frames.latest_runs(runs, "mnist", "train_poster_classifier", "model"))
+    note = f"Poster: {papers.POSTER_TEST_IMAGES}; ours: settings of params.yaml at this scale."
+    return [
+        guarded("Study 2: the four classifiers, ours and the poster's", lambda: Section(
+            "Study 2: the four classifiers, ours and the poster's",
+            f"Train / test accuracy on real test images, and test accuracy on synthetic ones, trained on real MNIST, "
+            f"in the layout of the poster's {papers.POSTER_TABLE_WHERE}. {note}",
+            figures_study2.poster_table(ours()), poster_runs, [str(paths.study2_metrics())])),
+        guarded("Study 2: real against synthetic test accuracy", lambda: Section(
+            "Study 2: real against synthetic test accuracy",
+            "Ours at the last table epoch, the poster's at its first (epoch 5); hatched: synthetic test set.",
+            figures_study2.poster_bars(ours()), poster_runs, [str(paths.study2_metrics())])),
+        guarded("Study 2: semi-supervised discriminators", lambda: Section(
+            "Study 2: semi-supervised discriminators",
+            "semi-gan* learns from labelled real images only; semi-gan** also from unlabelled synthetic images, "
+            "called fake. Cells: discriminator head train / test ; label head train / test, on real test images.",
+            figures_study2.semi_table(frames.semi_table()),
+            frames.provenance(frames.latest_runs(runs, "mnist", "train_semi_classifier", "variant")),
+            [str(paths.study2_metrics())])),
+        guarded("Study 2: the complete semi-supervised GAN", lambda: Section(
+            "Study 2: the complete semi-supervised GAN",
+            "Feature matching (Salimans et al. 2016, the poster's future work): test error on the real test set per "
+            "epoch, one line per number of labelled images. The poster did not run it.",
+            figures_study2.ssl_gan_curves(frames.ssl_gan(list(params.study2.ssl.labels))),
+            frames.provenance(frames.latest_runs(runs, "mnist", "train_ssl_gan", "labels")),
+            [str(paths.poster_history("mnist", f"ssl_gan_{n}_labels")) for n in params.study2.ssl.labels])),
+        *attention_sections(runs),
+    ]
+
+
+def attention_sections(runs: pd.DataFrame) -> list[Section]:
+    attention_runs = frames.provenance(frames.latest_runs(runs, "mnist", "attention"))
+    sections = [guarded("Study 2: attention of study 1's CNNs compared", lambda: Section(
+        "Study 2: attention of study 1's CNNs compared",
+        "Spearman correlation between two models' maps, mean over test images. real_vs_real_other_seed: a second "
+        "real-trained CNN (ceiling); *_randomised: the same model with fresh weights (floor, Adebayo et al. 2018).",
+        figures_study2.attention_bars(frames.attention_similarity()), attention_runs, [str(paths.attention_summary("mnist"))]))]
+    try:
+        grids = frames.attention_grids()
+    except SynthsetError as error:
+        return sections + [Section("Study 2: attention grids", "", missing=str(error))]
+    captions = {"cnn_5l_real_test": "cnn-5l on real test digits (the poster's Figures 1 and 2): each image, its Grad-CAM, its saliency.",
+                "cnn_5l_synthetic_test": "cnn-5l on synthetic test digits: each image, its Grad-CAM, its saliency.",
+                "compare_grad_cam": "Grad-CAM of study 1's CNNs side by side.", "compare_saliency": "Saliency of study 1's CNNs side by side."}
+    for grid in grids:
+        sections.append(Section(f"Study 2: attention grid {grid.stem}", captions.get(grid.stem, grid.stem),
+                                figures_study2.image(grid), attention_runs, [str(grid)]))
+    return sections
+
+
+def summary_rows(datasets: list[str], params_of: dict[str, Params]) -> pd.DataFrame:
+    """The numbers that answer "how real is our synthetic data?", each with its reference."""
+    rows = []
+    for dataset in datasets:
+        name = TITLES[dataset]
+        final = frames.classifier_final(dataset).set_index(["source", "metric"])
+        acc = lambda source: f"{final.at[(source, 'val_accuracy'), 'mean']:.3f} ± {final.at[(source, 'val_accuracy'), 'std']:.3f}"  # noqa: E731
+        gap = 100 * (final.at[("real", "val_accuracy"), "mean"] - final.at[("synthetic", "val_accuracy"), "mean"])
+        rows.append((f"{name}: CNN trained on synthetic only, real validation accuracy", acc("synthetic"),
+                     f"trained on real: {acc('real')}", "ours, real images"))
+        if dataset == "mnist":
+            rows.append((f"{name}: gap real - synthetic (points)", f"{gap:.1f}", "about 3", "paper, section 4, Figures 8-9"))
+        else:
+            curves = frames.classifier_curves(dataset)
+            first = curves[(curves["source"] == "synthetic") & (curves["metric"] == "val_accuracy") & (curves["epoch"] == 1)]
+            rows.append((f"{name}: synthetic-trained CNN, validation accuracy at epoch 1", f"{first['mean'].iloc[0]:.3f}",
+                         "0.65", "paper, section 5, Figure 12"))
+        rows.append((f"{name}: real + synthetic, real validation accuracy", acc("real_plus_synthetic"),
+                     f"real only: {acc('real')}", "ours; not run in the paper"))
+        quality = frames.quality(dataset, class_names(params_of[dataset]))
+        whole = quality[quality["class"] == "all"].set_index("metric")
+        for metric in ("fid", "recall", "coverage", "label_fidelity", "near_copy_share"):
+            if metric in whole.index:
+                rows.append((f"{name}: {metric.replace('_', ' ')}", f"{whole.at[metric, 'value']:.3f}",
+                             f"{whole.at[metric, 'floor']:.3f}", "floor: real vs real; the paper judged by eye"))
+    return pd.DataFrame(rows, columns=["question", "ours", "reference", "source"])
+
+
+def study2_summary_rows(params: Params) -> pd.DataFrame:
+    ours = frames.poster_table(list(params.study2.models))
+    last = ours[(ours["model"] == "cnn_5l") & (ours["epoch"] == ours["epoch"].max())]
+    semi = frames.semi_table()
+    semi_last = semi[semi["epoch"] == semi["epoch"].max()].set_index("variant")
+    audit = frames.label_audit()
+    poster5 = papers.POSTER_TABLE["cnn_5l"][5]
+    rows = []
+    if len(last):
+        rows.append(("Study 2: cnn-5l test accuracy, real / synthetic test set",
+                     f"{last['test_real'].iloc[0]:.3f} / {last['test_synthetic'].iloc[0]:.3f} (epoch {last['epoch'].iloc[0]})",
+                     f"{poster5[1]:.3f} / {poster5[2]:.3f} (epoch 5)", f"poster, {papers.POSTER_TABLE_WHERE}"))
+    rows.append(("Study 2: label head on real test, semi-gan* / semi-gan**",
+                 f"{semi_last.at['labelled_only', 'label_test']:.3f} / {semi_last.at['with_synthetic', 'label_test']:.3f}",
+                 f"{papers.POSTER_SEMI['labelled_only'][5][3]:.3f} / {papers.POSTER_SEMI['with_synthetic'][5][3]:.3f} (epoch 5)",
+                 f"poster, {papers.POSTER_TABLE_WHERE}"))
+    rows.append(("Study 2: synthetic test labels disputed by cnn-5l", f"{audit['disputed']} of {audit['images']} "
+                 f"({audit['disputed_share']:.1%})", "the poster labelled its 1,000 by hand", "poster, Data"))
+    return pd.DataFrame(rows, columns=["question", "ours", "reference", "source"])
