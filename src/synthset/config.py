@@ -185,8 +185,8 @@ class QualityParams(Strict):
     nearest_k: PositiveInt  # k of the k-NN balls of precision, recall, density and coverage
     near_copy_quantile: Annotated[float, Field(gt=0.0, lt=0.5)]
     selection_metric: Literal[tuple(QUALITY_METRICS)]  # picks each class's generator epoch
-    # reference: KID divides each feature by its std in the reference set (enough images per class);
-    # training: every metric sees features z-scored with the training split's mean and std
+    # training: every metric sees features z-scored with the training split's mean and std;
+    # reference: KID divides each feature by its std in the reference set (earlier runs; unstable per class)
     feature_scale: Literal["reference", "training"]
 
 

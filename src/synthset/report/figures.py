@@ -65,7 +65,8 @@ def gan_training(curves: pd.DataFrame, choice: pd.DataFrame, levels: list[tuple]
                              **({"annotation_text": what, "annotation_position": "bottom left"} if row == 1 else {}))
         chosen = choice[choice["class"] == name]
         if len(chosen) and np.isfinite(chosen["step"].iloc[0]):
-            label = {"annotation_text": f"chosen epoch {chosen['epoch'].iloc[0]}"}
+            # Anchored left of the line, so a label at the last step does not widen the axis.
+            label = {"annotation_text": f"chosen epoch {chosen['epoch'].iloc[0]}", "annotation_position": "top left"}
             for col in (1, 2):
                 figure.add_vline(x=chosen["step"].iloc[0], line_dash="dash", line_color="black", row=row, col=col,
                                  **(label if col == 1 else {}))
