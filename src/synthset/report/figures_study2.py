@@ -102,7 +102,7 @@ def summary_table(rows: pd.DataFrame) -> go.Figure:
     """The handful of numbers, ours beside the reference (a floor or a paper's number) and where it comes from."""
     return _table(["question", "ours", "reference", "reference from"],
                   [list(rows["question"]), list(rows["ours"]), list(rows["reference"]), list(rows["source"])],
-                  height=80 + 34 * len(rows), first_width=3.0)
+                  height=80 + 40 * len(rows), first_width=3.0)  # wrapped rows: ~35-40 px
 
 
 def summary_bars(quality: pd.DataFrame, dataset: str) -> go.Figure:
