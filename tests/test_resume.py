@@ -129,3 +129,47 @@ def test_classes_finished_before_an_interruption_are_kept_not_retrained(project,
     runs = client.search_runs([client.get_experiment_by_name("synthset-mnist").experiment_id],
                               filter_string="tags.`synthset.stage` = 'train_gan'")
     assert sorted(r.data.tags["synthset.label"] for r in runs) == ["0", "1"]  # one run per class, none repeated
+
+
+def _tiny_model():
+    import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+def test_a_kill_while_the_checkpoint_is_written_leaves_the_last_complete_epoch(tmp_path, monkeypatch):
+    """Keras writes its weights file in place; a SIGTERM during the write once left a half-written
+    file that the resumed run could not load (and that did not trigger Keras's fall-back)."""
+    import numpy as np
+
+    from synthset.training.callbacks import AtomicBackupAndRestore
+
+    x, y = np.random.default_rng(0).normal(size=(32, 4)), np.zeros((32, 1))
+
+    def backup():
+        return AtomicBackupAndRestore(str(tmp_path / "backup"), double_checkpoint=True, delete_checkpoint=False)
+
+    model = _tiny_model()
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[backup()])
+    after_two = [w.copy() for w in model.get_weights()]
+
+    def killed_mid_write(filepath, overwrite=True):
+        import h5py
+
+        h5py.File(filepath, "w").close()  # a valid HDF5 file with no weights in it yet
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(model, "save_weights", killed_mid_write)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, epochs=3, verbose=0, callbacks=[backup()])
+
+    resumed = _tiny_model()
+    resumed.build((None, 4))
+    callback = backup()
+    callback.set_model(resumed)
+    callback.on_train_begin()
+    assert resumed._initial_epoch == 2
+    for restored, saved in zip(resumed.get_weights(), after_two, strict=True):
+        np.testing.assert_array_equal(restored, saved)

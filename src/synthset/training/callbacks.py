@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import json
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from PIL import Image
 from synthset import paths
 from synthset.datasets import from_tanh_range
 from synthset.imaging import image_grid, save_png
+from synthset.io import write_atomically
 
 
 class StepHistory(keras.callbacks.Callback):
@@ -118,6 +122,31 @@ class MetricsToTracker(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.tracker.log_metrics(logs or {}, step=epoch + 1)
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras's ``BackupAndRestore`` whose checkpoint files only ever appear complete.
+
+    Keras writes the weights file in place: a SIGTERM or Ctrl-C during the write leaves a
+    half-written HDF5 file that neither loads nor triggers the fall-back to the previous
+    checkpoint (that only catches ``OSError``), so the resumed run crashed. Here the weights are
+    written beside it and renamed, then the epoch record, so a kill leaves the last complete epoch.
+    Overrides Keras 3's ``_save_model`` (its attribute names are pinned by the keras<4 bound).
+    """
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        if self.double_checkpoint:
+            for current, previous in ((self._weights_path, self._prev_weights_path),
+                                      (self._training_metadata_path, self._prev_training_metadata_path)):
+                if os.path.exists(current):
+                    with write_atomically(Path(previous)) as partial:
+                        shutil.copyfile(current, partial)
+        partial_weights = os.path.join(self.backup_dir, "partial.weights.h5")  # Keras needs the suffix
+        self.model.save_weights(filepath=partial_weights, overwrite=True)
+        os.replace(partial_weights, self._weights_path)
+        with write_atomically(Path(self._training_metadata_path)) as partial:
+            partial.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
 
 
 class EpochTimer(keras.callbacks.Callback):

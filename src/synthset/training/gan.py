@@ -14,7 +14,8 @@ from synthset import paths, tracking
 from synthset.config import GanParams, Params
 from synthset.datasets import images_of_class, to_tanh_range
 from synthset.models.gan import GAN, build_discriminator, build_generator
-from synthset.training.callbacks import EpochTimer, EpochToTracker, GeneratorSnapshots, StepHistory
+from synthset.training.callbacks import (AtomicBackupAndRestore, EpochTimer, EpochToTracker, GeneratorSnapshots,
+                                        StepHistory)
 from synthset.versions import file_md5
 
 STEP_METRICS = ["d_loss", "g_loss", "d_acc_real", "d_acc_fake"]
@@ -180,7 +181,7 @@ def train_gan(params: Params, dataset: str, label: int) -> Attempt:
                 EpochTimer(f"gan {dataset}/{label}", gan.epochs),
                 # An epoch counts as done once its checkpoint is written, after its history and
                 # snapshots; only then does the tracker hear of it.
-                keras.callbacks.BackupAndRestore(str(attempt.backup_dir), double_checkpoint=True),
+                AtomicBackupAndRestore(str(attempt.backup_dir), double_checkpoint=True),
                 to_tracker,
             ],
         )
