@@ -17,7 +17,7 @@ def raw(dataset: str) -> Path:
 
 
 def raw_data_record() -> Path:
-    """The first stage's record that every dataset of ``datasets`` was in ``data/`` (and its DVC version)."""
+    """The first stage's record that every dataset of ``datasets`` was in ``data/``: the files it found."""
     return ARTIFACTS / "raw_data.json"
 
 
