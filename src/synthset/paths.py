@@ -165,17 +165,7 @@ def attention_table(dataset: str) -> Path:
     return METRICS / dataset / "study2" / "attention.csv"
 
 
-REPORTS = Path("reports")
-
-
-def report_page(name: str) -> Path:
-    """One HTML page of the report; ``index`` is the entry page."""
-    return REPORTS / f"{name}.html"
-
-
-def report_plotly_js() -> Path:
-    """plotly.js, written once beside the pages so they open offline without a CDN."""
-    return REPORTS / "plotly.min.js"
+REPORTS = Path("reports")  # the report stage's output; report/pages.py names the files in it
 
 
 def gan_history_of(dataset: str, label: int) -> Path:
