@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from synthset import attention, config, paths
-from synthset.datasets import save_images
+from synthset import config, paths
+from synthset.quality import attention
+from synthset.data.archives import save_images
 from synthset.models.classifier import build_classifier
-from synthset.models.poster import build_poster_classifier
+from synthset.models.study2 import build_study2_classifier
 
 
 def test_grad_cam_layer_is_the_deepest_conv_wide_enough():
-    assert attention.last_conv_layer(build_poster_classifier("cnn_5l", image_shape=(28, 28, 1), num_classes=10), 7) == "conv_2"
+    assert attention.last_conv_layer(build_study2_classifier("cnn_5l", image_shape=(28, 28, 1), num_classes=10), 7) == "conv_2"
     study1 = build_classifier(image_shape=(28, 28, 1), num_classes=10, filters=[4] * 5, kernel_size=3, dropout=0.5,
                               dense_units=8)
     assert attention.last_conv_layer(study1, 7) == "conv_3"  # conv outputs 28, 14, 7, 4, 2 wide
@@ -111,7 +112,7 @@ def test_explain_stage_writes_grids_metrics_and_an_mlflow_run(project, trained_c
     from conftest import draw_digits
     from test_study2 import write_synthetic
 
-    from synthset.explain import explain_classifiers
+    from synthset.stages.explain import run as explain_classifiers
 
     params = config.load(dataset="mnist")
     model, *_ = trained_cnn
@@ -119,7 +120,7 @@ def test_explain_stage_writes_grids_metrics_and_an_mlflow_run(project, trained_c
     save_images(paths.real_split("mnist", "validation"), images[..., None], labels)
     write_synthetic(paths.synthetic_test_dir("mnist"), {c: images[labels == c][..., None] for c in range(10)})
     paths.poster_dir("mnist", "cnn_5l").mkdir(parents=True)
-    build_poster_classifier("cnn_5l", image_shape=(28, 28, 1), num_classes=10).save(
+    build_study2_classifier("cnn_5l", image_shape=(28, 28, 1), num_classes=10).save(
         paths.poster_dir("mnist", "cnn_5l") / "model.keras")
     for source in params.study2.attention.sources:
         paths.classifier_dir("mnist", source).mkdir(parents=True)

@@ -1,7 +1,7 @@
 import keras
 import numpy as np
 
-from synthset.augment import RandomBrightnessScale, build_augmenter
+from synthset.data.augment import RandomBrightnessScale, build_augmenter
 from synthset.config import AugmentParams
 
 
@@ -69,7 +69,7 @@ def test_rotation_is_bounded_by_the_range():
 def test_augmented_batches_are_the_same_in_every_run():
     """The augmented CNN's accuracy once varied between runs of the same code and data: parallel
     map calls advanced the random layers' seed generators in a different order each time."""
-    from synthset.training.classifier import _dataset
+    from synthset.training.classifier import batches as _dataset
 
     images = np.random.default_rng(0).integers(0, 256, size=(256, 28, 28, 1), dtype=np.uint8)
     labels = np.arange(256) % 10

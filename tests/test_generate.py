@@ -4,11 +4,13 @@ import numpy as np
 import pytest
 
 from synthset import config, paths
-from synthset.datasets import load_images, save_images
+from synthset.data.archives import load_images, save_images
 from synthset.errors import SynthsetError
-from synthset.generate import MANIFEST, generate_dataset, generate_test_set, load_synthetic
+from synthset.stages.generate import run as generate_dataset
+from synthset.stages.generate_test import run as generate_test_set
+from synthset.synthetic import MANIFEST, load_synthetic
 from synthset.training.gan import build_gan
-from synthset.training.poster import real_test_set
+from synthset.stages.study2_inputs import real_test_set
 
 
 def _fake_generators(params, labels):

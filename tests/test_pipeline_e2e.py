@@ -14,7 +14,7 @@ from conftest import copy_project, pipeline_environment, run_command, write_tiny
 
 pytestmark = pytest.mark.e2e
 SOURCES = ["real", "augmented", "synthetic", "real_plus_synthetic"]
-POSTER_MODELS = ["linear_softmax", "fcnn", "cnn_4l", "cnn_5l"]
+STUDY2_MODELS = ["linear_softmax", "fcnn", "cnn_4l", "cnn_5l"]
 # Three of the ten digits: every stage runs, per-class stages included, in a third of the time.
 CLASSES = [0, 1, 2]
 SSL_LABELS = [30, 60]
@@ -57,7 +57,7 @@ def test_metrics_file_holds_study1_numbers(pipeline, dataset="mnist"):
 def test_study2_table_holds_every_model_at_every_table_epoch(pipeline):
     root, *_ = pipeline
     study2 = json.loads((root / "metrics" / "study2.json").read_text())["study2"]
-    for model in POSTER_MODELS:
+    for model in STUDY2_MODELS:
         row = study2[model]
         assert sorted(row["at_epoch"]) == ["1", "2"]
         for key in ("train_accuracy", "test_accuracy_real", "test_accuracy_synthetic"):
@@ -133,7 +133,7 @@ def test_mlflow_store_holds_parent_gan_runs_and_classifier_runs(pipeline):
     assert {"train_features", "select_epochs", "assess_quality", "train_poster_classifier", "audit_labels",
             "attention"} <= stages
     poster = [r for r in runs if r.data.tags.get("synthset.stage") == "train_poster_classifier"]
-    assert sorted(r.data.tags["synthset.model"] for r in poster) == sorted(POSTER_MODELS)
+    assert sorted(r.data.tags["synthset.model"] for r in poster) == sorted(STUDY2_MODELS)
     for run in poster:
         assert [m.step for m in client.get_metric_history(run.info.run_id, "test_accuracy_synthetic")] == [1, 2]
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from synthset import quality
+from synthset.quality import measures as quality
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from synthset.config import POSTER_MODELS, SOURCES
+from synthset.config import STUDY2_MODELS, SOURCES
 from synthset.report import frames, papers
 
 CURVES = "epoch,train_accuracy,train_loss,val_accuracy,val_loss,train_accuracy_std,train_loss_std,val_accuracy_std,val_loss_std\n"
@@ -138,17 +138,17 @@ def test_poster_tables_keep_the_posters_model_order(workdir):
     cell = {"train_accuracy": 0.9, "test_accuracy_real": 0.8, "test_accuracy_synthetic": 0.7}
     semi = {"train_real_or_fake_accuracy": 1.0, "test_real_or_fake_accuracy_real": 0.9,
             "train_class_or_fake_accuracy": 0.8, "test_class_or_fake_accuracy_real": 0.7}
-    study2 = {m: {"at_epoch": {"1": cell, "2": cell | {"test_accuracy_real": 0.85}}} for m in POSTER_MODELS}
+    study2 = {m: {"at_epoch": {"1": cell, "2": cell | {"test_accuracy_real": 0.85}}} for m in STUDY2_MODELS}
     study2 |= {f"semi_gan_{v}": {"at_epoch": {"1": semi}} for v in ("labelled_only", "with_synthetic")}
     write(workdir / "metrics/study2.json", json.dumps({"study2": study2}))
-    table = frames.poster_table(list(POSTER_MODELS))
-    assert list(table["model"]) == [m for m in POSTER_MODELS for _ in (1, 2)]
+    table = frames.poster_table(list(STUDY2_MODELS))
+    assert list(table["model"]) == [m for m in STUDY2_MODELS for _ in (1, 2)]
     assert list(table[table["model"] == "cnn_5l"]["test_real"]) == [0.8, 0.85]
     assert list(frames.semi_table()["label_test"]) == [0.7, 0.7]
 
 
 def test_papers_numbers_cover_every_model_and_class():
-    assert set(papers.POSTER_TABLE) == set(POSTER_MODELS)
+    assert set(papers.POSTER_TABLE) == set(STUDY2_MODELS)
     assert all(set(rows) == set(papers.POSTER_EPOCHS) for rows in papers.POSTER_TABLE.values())
     params = yaml.safe_load(open(frames.__file__.rsplit("src", 1)[0] + "params.yaml"))
     assert set(papers.FIDS30_CHOSEN_EPOCH) == set(params["fids30"]["classes"])

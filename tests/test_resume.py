@@ -28,7 +28,7 @@ def _train(label=3):
 
 def test_killed_run_resumes_where_it_stopped(project):
     from synthset import config
-    from synthset.prepare import prepare
+    from synthset.stages.prepare import run as prepare
 
     _slow_tiny(project)
     prepare(config.load(dataset="mnist"), "mnist")
@@ -111,7 +111,7 @@ def test_backfill_sends_checkpointed_epochs_the_tracker_missed(tmp_path):
 def test_classes_finished_before_an_interruption_are_kept_not_retrained(project, capsys):
     """`train_gans` of a stage killed after class 0 finished: the re-run keeps class 0 and trains class 1."""
     from synthset import config
-    from synthset.prepare import prepare
+    from synthset.stages.prepare import run as prepare
     from synthset.training.gan import train_gan, train_gans
 
     params = config.load(dataset="mnist")

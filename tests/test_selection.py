@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 
 from synthset import config, paths
-from synthset.datasets import load_images, to_tanh_range
-from synthset.prepare import prepare
-from synthset.selection import best_epoch, select_epochs
+from synthset.data.archives import load_images, to_tanh_range
+from synthset.stages.prepare import run as prepare
+from synthset.quality.selection import best_epoch
+from synthset.stages.select_epochs import run as select_epochs
 from synthset.training.gan import build_gan
 
 
@@ -40,7 +41,7 @@ def image_drawer(images: np.ndarray, latent_dim: int, seed: int) -> keras.Model:
 
 @pytest.fixture
 def planted(project):
-    from synthset.training.features import train_feature_network
+    from synthset.stages.train_features import run as train_feature_network
 
     params = config.load(dataset="mnist")
     prepare(params, "mnist")
@@ -60,8 +61,8 @@ def planted(project):
 
 
 def test_selector_picks_the_planted_best_checkpoint_and_assessment_scores_its_images(planted):
-    from synthset.assessment import assess_synthetic
-    from synthset.generate import generate_dataset
+    from synthset.stages.assess import run as assess_synthetic
+    from synthset.stages.generate import run as generate_dataset
 
     curves = select_epochs(planted, "mnist")
     choice = json.loads(paths.epoch_choice("mnist").read_text())

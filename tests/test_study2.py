@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from synthset import config, paths
-from synthset.datasets import save_images
-from synthset.generate import MANIFEST
-from synthset.models.poster import build_poster_classifier
+from synthset.data.archives import save_images
+from synthset.synthetic import MANIFEST
+from synthset.models.study2 import build_study2_classifier
 from synthset.versions import file_md5
 
 # Trainable weights of each model on 28x28x1 images, counted by hand from the poster's Model section:
@@ -25,7 +25,7 @@ EXPECTED_WEIGHTS = {
 
 @pytest.mark.parametrize("name", list(EXPECTED_WEIGHTS))
 def test_poster_models_have_the_posters_layers(name):
-    model = build_poster_classifier(name, image_shape=(28, 28, 1), num_classes=10)
+    model = build_study2_classifier(name, image_shape=(28, 28, 1), num_classes=10)
     assert model.count_params() == EXPECTED_WEIGHTS[name]
     probabilities = model(np.zeros((3, 28, 28, 1), np.uint8))
     assert probabilities.shape == (3, 10)
@@ -34,7 +34,7 @@ def test_poster_models_have_the_posters_layers(name):
 
 def test_unknown_poster_model_is_refused():
     with pytest.raises(ValueError, match="resnet"):
-        build_poster_classifier("resnet", image_shape=(28, 28, 1), num_classes=10)
+        build_study2_classifier("resnet", image_shape=(28, 28, 1), num_classes=10)
 
 
 def test_study2_settings_must_keep_the_auditor_and_ascending_epochs(params_raw):
@@ -79,7 +79,7 @@ def write_synthetic(directory, images_by_label: dict[int, np.ndarray]) -> None:
 def test_label_audit_counts_and_draws_the_images_whose_label_is_wrong(project):
     from conftest import draw_digits
 
-    from synthset.audit import audit_labels
+    from synthset.stages.audit_labels import run as audit_labels
 
     params = config.load(dataset="mnist")
     images, labels = draw_digits(5, seed=3)
@@ -114,8 +114,8 @@ def test_semi_training_sets_label_synthetic_images_fake(project, variant):
     from conftest import draw_digits
 
     from synthset.models.semi import CLASS_OR_FAKE, REAL_OR_FAKE
-    from synthset.prepare import prepare
-    from synthset.training.semi import train_semi_classifier, training_set
+    from synthset.stages.prepare import run as prepare
+    from synthset.stages.train_semi import run as train_semi_classifier, training_set
 
     params = config.load(dataset="mnist")
     prepare(params, "mnist")
@@ -171,8 +171,8 @@ def test_labelled_subset_is_balanced_seeded_and_refuses_what_cannot_be_balanced(
 
 
 def test_ssl_gan_trains_its_generator_and_reports_test_error(project):
-    from synthset.prepare import prepare
-    from synthset.training.ssl_gan import train_ssl_gan
+    from synthset.stages.prepare import run as prepare
+    from synthset.stages.train_ssl_gan import run as train_ssl_gan
 
     params = config.load(dataset="mnist")
     prepare(params, "mnist")

@@ -10,19 +10,20 @@ import os
 import sys
 from pathlib import Path
 
-from synthset.config import DATASETS, POSTER_MODELS, SEMI_VARIANTS, SOURCES
+from synthset.config import DATASETS, SEMI_VARIANTS, SOURCES, STUDY2_DATASETS, STUDY2_MODELS
 from synthset.errors import SynthsetError
 
 
 def _params(args):
-    """The settings, with the dataset's overrides when the command runs on one dataset."""
+    """A dataset's settings when the command runs on one dataset, else the project's."""
     from synthset import config
 
     return config.load(args.params, dataset=getattr(args, "dataset", None))
 
 
 def fetch_mnist(args) -> None:
-    from synthset import mnist, paths
+    from synthset import paths
+    from synthset.data import mnist
 
     directory = paths.raw("mnist")
     mnist.fetch(directory, args.source)
@@ -34,13 +35,14 @@ def fetch_mnist(args) -> None:
 
 
 def fetch_fids30(args) -> None:
-    from synthset import fids30, paths
+    from synthset import paths
+    from synthset.data import fids30
 
-    params = _params(args)
-    if "fids30" not in params.datasets:
-        print(f"FIDS30 is not in `datasets` ({params.datasets}) in {args.params}: nothing to fetch")
+    project = _params(args)
+    if "fids30" not in project.datasets:
+        print(f"FIDS30 is not in `datasets` ({project.datasets}) in {args.params}: nothing to fetch")
         return
-    spec, source = params.fids30, Path(params.fids30.source)
+    spec, source = project.fids30, Path(project.fids30.source)
     try:
         manifest = fids30.import_source(source, spec.classes, paths.raw("fids30"))
     except SynthsetError as error:
@@ -53,120 +55,123 @@ def fetch_fids30(args) -> None:
         print(track_data())
 
 
-def check_data(args) -> None:
-    from synthset.rawdata import check
+def check_params(args) -> None:
+    _params(args)
+    print(f"{args.params}: valid")
 
-    record = check(_params(args), str(args.params))
+
+def check_data(args) -> None:
+    from synthset.stages import check_data as stage
+
+    record = stage.run(_params(args), str(args.params))
     print(f"raw data of {', '.join(record['datasets'])} present in data/")
 
 
 def prepare(args) -> None:
-    from synthset.prepare import prepare as prepare_dataset
+    from synthset.stages import prepare as stage
 
-    prepare_dataset(_params(args), args.dataset)
+    stage.run(_params(args), args.dataset)
 
 
 def train_gan(args) -> None:
-    from synthset.training.gan import train_gans
+    from synthset.stages import train_gan as stage
 
     params = _params(args)
     labels = params.data.labels if args.label is None else [args.label]
-    for out in train_gans(params, args.dataset, labels):
+    for out in stage.run(params, args.dataset, labels):
         print(f"[gan {args.dataset}] done: {out}")
 
 
 def train_features(args) -> None:
-    from synthset.training.features import train_feature_network
+    from synthset.stages import train_features as stage
 
-    summary = train_feature_network(_params(args), args.dataset)
+    summary = stage.run(_params(args), args.dataset)
     print(f"[features {args.dataset}] done: holdout accuracy {summary['holdout_accuracy']:.4f}")
 
 
 def select_epochs(args) -> None:
-    from synthset.selection import select_epochs as select
+    from synthset.stages import select_epochs as stage
 
-    select(_params(args), args.dataset)
+    stage.run(_params(args), args.dataset)
+
+
+def generate(args) -> None:
+    from synthset.stages import generate as stage
+
+    print(f"[generate {args.dataset}] done: {stage.run(_params(args), args.dataset)}")
 
 
 def assess(args) -> None:
-    from synthset.assessment import assess_synthetic
+    from synthset.stages import assess as stage
 
-    summary = assess_synthetic(_params(args), args.dataset)["quality"][args.dataset]
+    summary = stage.run(_params(args), args.dataset)["quality"][args.dataset]
     shown = ", ".join(f"{k} {summary[k]:.4g} (floor {summary[k + '_floor']:.4g})" for k in ("fid", "kid", "label_fidelity"))
     print(f"[quality {args.dataset}] {shown}")
 
 
-def generate(args) -> None:
-    from synthset.generate import generate_dataset
-
-    print(f"[generate {args.dataset}] done: {generate_dataset(_params(args), args.dataset)}")
-
-
 def train_classifier(args) -> None:
-    from synthset.training.classifier import train_classifier as train
+    from synthset.stages import train_classifier as stage
 
-    final = train(_params(args), args.dataset, args.source)
+    final = stage.run(_params(args), args.dataset, args.source)
     print(f"[cnn {args.dataset}/{args.source}] final: " + ", ".join(f"{k} {v:.4f}" for k, v in final.items()))
 
 
-def generate_test(args) -> None:
-    from synthset.generate import generate_test_set
+def evaluate(args) -> None:
+    from synthset.stages import evaluate as stage
 
-    out = generate_test_set(_params(args), args.dataset)
-    print(f"[generate {args.dataset}] done: {out}")
+    print(stage.run(_params(args), args.dataset))
+
+
+def generate_test(args) -> None:
+    from synthset.stages import generate_test as stage
+
+    print(f"[generate {args.dataset}] done: {stage.run(_params(args), args.dataset)}")
 
 
 def train_study2(args) -> None:
-    from synthset.training.poster import train_poster_classifier
+    from synthset.stages import train_study2 as stage
 
-    final = train_poster_classifier(_params(args), args.dataset, args.model)
+    final = stage.run(_params(args), args.dataset, args.model)
     shown = ", ".join(f"{k} {v:.4f}" for k, v in final.items() if isinstance(v, float))
     print(f"[study2 {args.dataset}/{args.model}] final: {shown}")
 
 
 def train_semi(args) -> None:
-    from synthset.training.semi import train_semi_classifier
+    from synthset.stages import train_semi as stage
 
-    final = train_semi_classifier(_params(args), args.dataset, args.variant)
+    final = stage.run(_params(args), args.dataset, args.variant)
     shown = ", ".join(f"{k} {v:.4f}" for k, v in final.items() if isinstance(v, float))
     print(f"[study2 {args.dataset}/semi_gan_{args.variant}] final: {shown}")
 
 
 def train_ssl_gan(args) -> None:
-    from synthset.training.ssl_gan import train_ssl_gan as train
+    from synthset.stages import train_ssl_gan as stage
 
-    final = train(_params(args), args.dataset, args.labels)
+    final = stage.run(_params(args), args.dataset, args.labels)
     print(f"[ssl-gan {args.dataset}/{args.labels} labels] test error {final['test_error']:.4f} "
           f"on {final['test_images']} real test images")
 
 
 def audit_labels(args) -> None:
-    from synthset.audit import audit_labels as audit
+    from synthset.stages import audit_labels as stage
 
-    summary = audit(_params(args), args.dataset)
+    summary = stage.run(_params(args), args.dataset)
     print(f"[audit {args.dataset}] cnn-5l disputes {summary['disputed']} of {summary['images']} generator labels "
           f"({summary['disputed_share']:.2%}); grids in {args.dataset}'s study2/label_audit")
 
 
 def explain(args) -> None:
-    from synthset.explain import explain_classifiers
+    from synthset.stages import explain as stage
 
-    summary = explain_classifiers(_params(args), args.dataset)
+    summary = stage.run(_params(args), args.dataset)
     passed = ", ".join(f"{method} {'passes' if ok else 'FAILS'}" for method, ok in summary["sanity_passed"].items())
     print(f"[attention {args.dataset}] sanity check: {passed}; grids in {args.dataset}'s study2/attention")
 
 
 def evaluate_study2(args) -> None:
-    from synthset.evaluate import write_study2_metrics
+    from synthset.stages import evaluate_study2 as stage
 
-    print(write_study2_metrics(_params(args)))
-
-
-def evaluate(args) -> None:
-    from synthset.evaluate import write_study1_metrics
-
-    metrics = write_study1_metrics(_params(args), args.dataset)
-    print(metrics)
+    print(stage.run(_params(args), args.dataset))
 
 
 def report(args) -> None:
@@ -174,11 +179,6 @@ def report(args) -> None:
 
     written = build(args.params)
     print(f"[report] {len(written)} files in {written[0].parent}/: open {written[-1]} (works offline)")
-
-
-def check_params(args) -> None:
-    params = _params(args)
-    print(f"{args.params}: valid")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -215,20 +215,25 @@ def build_parser() -> argparse.ArgumentParser:
     dataset_command("train-classifier", train_classifier, "train the CNN on one source, validate on real data").add_argument(
         "source", choices=SOURCES)
 
-    dataset_command("generate-test", generate_test, "write study 2's synthetic test set (as large as the real one)")
-    dataset_command("train-study2", train_study2, "train one of the poster's classifiers on real data").add_argument(
-        "model", choices=POSTER_MODELS)
-    dataset_command("train-semi", train_semi, "train the poster's semi-supervised GAN discriminator").add_argument(
+    def study2_command(name: str, run, help: str) -> argparse.ArgumentParser:
+        command = commands.add_parser(name, help=help)
+        command.add_argument("dataset", choices=STUDY2_DATASETS)
+        command.set_defaults(run=run)
+        return command
+
+    study2_command("generate-test", generate_test, "write study 2's synthetic test set (as large as the real one)")
+    study2_command("train-study2", train_study2, "train one of the poster's classifiers on real data").add_argument(
+        "model", choices=STUDY2_MODELS)
+    study2_command("train-semi", train_semi, "train the poster's semi-supervised GAN discriminator").add_argument(
         "variant", choices=SEMI_VARIANTS)
-    dataset_command("train-ssl-gan", train_ssl_gan,
+    study2_command("train-ssl-gan", train_ssl_gan,
                     "train the complete semi-supervised GAN (feature matching) with N labels").add_argument(
         "labels", type=int)
-    dataset_command("audit-labels", audit_labels, "count and draw synthetic test images whose label cnn-5l disputes")
-    dataset_command("explain", explain, "Grad-CAM and saliency maps: cnn-5l's grids, study 1's CNNs compared, sanity check")
+    study2_command("audit-labels", audit_labels, "count and draw synthetic test images whose label cnn-5l disputes")
+    study2_command("explain", explain, "Grad-CAM and saliency maps: cnn-5l's grids, study 1's CNNs compared, sanity check")
 
     dataset_command("evaluate", evaluate, "collect study 1's final numbers into metrics/<dataset>/study1.json")
-    commands.add_parser("evaluate-study2", help="collect the poster's table into metrics/study2.json").set_defaults(
-        run=evaluate_study2)
+    study2_command("evaluate-study2", evaluate_study2, "collect the poster's table into metrics/study2.json")
     commands.add_parser("report", help="write reports/: the dashboards of the last run, beside the papers' numbers").set_defaults(
         run=report)
     return parser

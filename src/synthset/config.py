@@ -1,15 +1,20 @@
 """``params.yaml`` as typed, validated settings: the one source of truth for every stage.
 
-The file holds the settings every scale shares, a ``scale`` selector, and under ``scales`` one
-block per scale (``default``, ``paper``, ``tiny``) with the sizes and epochs that differ. Loading
-merges the selected block into the shared settings and validates the result. Nothing has a default
-in code: a setting missing from the file is an error, not a silent fallback. Every scale is
-validated on every load, so a typo in ``scales.paper`` is caught on a default run, before any work.
+Every setting has exactly one place, so the value a user sets is the value that runs:
+
+- a shared section (``gan``, ``classifier``, ...) holds what every dataset uses at every scale;
+- ``<dataset>.<section>`` what one dataset uses at every scale (``PER_DATASET`` lists which sections);
+- ``scales.<scale>.<dataset>.<section>`` what one dataset uses at one scale (``PER_SCALE``).
+
+Loading merges the three places of each section for the selected scale and dataset, and refuses a
+setting that is set in two of them, naming both: a shadowed value never runs in silence. Each
+place must be present (``{}`` when empty), so that ``dvc.yaml`` can declare, per stage, exactly
+the places of the sections it reads (``places``). Nothing has a default in code, and every scale
+and dataset is validated on every load, so a typo in ``scales.paper`` is caught on a default run.
 """
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -27,11 +32,8 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-OverridableSection = Literal["gan", "generate", "augment", "classifier", "features", "quality"]
-
-
 class MnistParams(Strict):
-    """Which real images each part of study 1 sees.
+    """MNIST's data settings (``mnist.data`` and ``scales.<scale>.mnist.data``): which real images each part sees.
 
     The 10,000-image MNIST test set is the real validation set of the final comparison. Anything
     used for model selection (GAN epochs, later issues) comes from ``holdout_per_class`` images
@@ -42,7 +44,6 @@ class MnistParams(Strict):
     classes: list[Annotated[int, Field(ge=0, le=9)]] = Field(min_length=2)
     holdout_per_class: Annotated[int, Field(ge=0)]
     validation_images: Annotated[int, Field(gt=0, le=10_000)]
-    overrides: dict[OverridableSection, dict[str, Any]]  # MNIST's own values of the shared sections
 
     @property
     def labels(self) -> list[int]:
@@ -55,7 +56,7 @@ class MnistParams(Strict):
 
 
 class Fids30Params(Strict):
-    """The fruit photos of FIDS30 (the paper's colour, few-data case).
+    """FIDS30's data settings (``fids30.data``): the fruit photos, the paper's colour, few-data case.
 
     ``source`` is the user's FIDS30 download, a folder or a zip in the original layout;
     ``synthset fetch-fids30`` copies the selected classes into ``data/fids30``. Labels are the
@@ -72,7 +73,6 @@ class Fids30Params(Strict):
     on_corrupt: Literal["skip", "refuse"]  # an unreadable photo is skipped (and counted) or stops the run
     validation_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
     holdout_per_class: Annotated[int, Field(ge=0)]
-    overrides: dict[OverridableSection, dict[str, Any]]  # FIDS30's own values of the shared sections
 
     @model_validator(mode="after")
     def _square_images_and_distinct_classes(self):
@@ -227,7 +227,7 @@ class ClassifierParams(Strict):
     seeds: PositiveInt  # trainings per source, with seeds seed, seed+1, ...: the metrics give mean and std
 
 
-POSTER_MODELS = ("linear_softmax", "fcnn", "cnn_4l", "cnn_5l")  # study 2's classifiers, simplest first
+STUDY2_MODELS = ("linear_softmax", "fcnn", "cnn_4l", "cnn_5l")  # study 2's classifiers, simplest first
 SEMI_VARIANTS = ("labelled_only", "with_synthetic")  # the poster's semi-gan* and semi-gan**
 
 
@@ -274,7 +274,7 @@ class Study2Params(Strict):
     class, generated with other noise than the synthetic training set. The poster used 1,000 of each.
     """
 
-    models: list[Literal[POSTER_MODELS]] = Field(min_length=1)
+    models: list[Literal[STUDY2_MODELS]] = Field(min_length=1)
     learning_rate: LearningRate
     batch_size: PositiveInt
     checkpoints: list[PositiveInt] = Field(min_length=1)  # epochs at which the table is filled; the last ends training
@@ -294,31 +294,17 @@ class Study2Params(Strict):
         return self
 
 
-class Params(Strict):
-    """Every setting, resolved for one scale and, for a dataset's stages, with that dataset's overrides.
+class Project(Strict):
+    """The settings every stage shares: the seed, which datasets run, and each dataset's data settings.
 
-    ``dataset`` names the dataset whose ``overrides`` were merged into the shared sections (set by
-    ``load(dataset=...)``); ``data`` is that dataset's block.
+    What ``check-data``, ``fetch-fids30`` and the report's page list need; a dataset's stages load
+    ``Params``, which adds the sections resolved for that dataset.
     """
 
     seed: Annotated[int, Field(ge=0)]
-    datasets: list[DatasetName] = Field(min_length=1)  # study 1 runs on each; study 2 is MNIST's
+    datasets: list[DatasetName] = Field(min_length=1)  # study 1 runs on each; study 2 on STUDY2_DATASETS
     mnist: MnistParams
     fids30: Fids30Params
-    gan: GanParams
-    generate: GenerateParams
-    augment: AugmentParams
-    classifier: ClassifierParams
-    features: FeatureNetworkParams
-    quality: QualityParams
-    study2: Study2Params
-    dataset: DatasetName | None = None
-
-    @property
-    def data(self) -> MnistParams | Fids30Params:
-        if self.dataset is None:
-            raise ValueError("these settings were loaded for no dataset; use config.load(dataset=...)")
-        return getattr(self, self.dataset)
 
     @model_validator(mode="after")
     def _datasets_listed_once(self):
@@ -326,11 +312,30 @@ class Params(Strict):
             raise ValueError(f"datasets {self.datasets} lists a dataset twice")
         return self
 
+    def data_of(self, dataset: str) -> MnistParams | Fids30Params:
+        return getattr(self, dataset)
+
+
+class Params(Project):
+    """Every setting of one dataset's stages at one scale: its sections resolved from their three places."""
+
+    dataset: DatasetName
+    gan: GanParams
+    generate: GenerateParams
+    augment: AugmentParams
+    classifier: ClassifierParams
+    features: FeatureNetworkParams
+    quality: QualityParams
+    study2: Study2Params | None  # None for a dataset study 2 does not run on
+
+    @property
+    def data(self) -> MnistParams | Fids30Params:
+        """The data settings of the dataset these settings were resolved for."""
+        return self.data_of(self.dataset)
+
     @model_validator(mode="after")
     def _enough_for_quality(self):
         # The holdout is halved into a reference and a floor sample; k-NN balls need k other points.
-        if self.dataset is None:
-            return self
         holdout, k = self.data.holdout_per_class, self.quality.nearest_k
         if holdout and holdout // 2 <= k:
             raise ValueError(f"{self.dataset}.holdout_per_class={holdout} is too few for quality.nearest_k={k}: "
@@ -339,91 +344,222 @@ class Params(Strict):
 
 
 ScaleName = Literal["default", "paper", "tiny"]
+SCALES = ScaleName.__args__
 PARAMS_FILE = Path("params.yaml")
+STUDY2_DATASETS = ("mnist",)  # the poster is about MNIST
+SECTIONS = ("gan", "generate", "augment", "classifier", "features", "quality", "study2")
+# Besides its shared section, where each section may be set. "data" has no shared section.
+PER_DATASET = ("data", "gan", "quality")  # <dataset>.<section>: one dataset, every scale
+PER_SCALE = ("data", "gan", "generate", "classifier", "features", "study2")  # scales.<scale>.<dataset>.<section>
+_TOP_LEVEL = ("scale", "seed", "datasets", "scales", *SECTIONS, *DATASETS)
 
 
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
+def sections_of(dataset: str) -> tuple[str, ...]:
+    return SECTIONS if dataset in STUDY2_DATASETS else tuple(s for s in SECTIONS if s != "study2")
+
+
+def places(section: str, dataset: str, scale: str) -> list[str]:
+    """The keys of ``params.yaml`` whose values make up ``section`` for ``dataset`` at ``scale``.
+
+    A stage that reads the section depends on exactly these keys (``dvc.yaml``'s ``params``).
+    """
+    found = [] if section == "data" else [section]
+    if section in PER_DATASET:
+        found.append(f"{dataset}.{section}")
+    if section in PER_SCALE and section in ("data", *sections_of(dataset)):
+        found.append(f"scales.{scale}.{dataset}.{section}")
+    return found
+
+
+def _leaves(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted key -> value of every setting in a nested mapping (lists are values)."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out = {}
+    for key, value in tree.items():
+        out.update(_leaves(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def _merge_places(parts: list[tuple[str, dict[str, Any]]], source: str, where: str, name: str = "",
+                  origins: dict[str, str] | None = None) -> dict[str, Any]:
+    """Merge the places of one section (``name``), refusing any setting that two of them set;
+    ``origins`` collects where each setting came from, for error messages."""
+    owner: dict[str, tuple[str, Any]] = {}
+    for place, tree in parts:
+        for key, value in _leaves(tree).items():
+            for other_key, (other_place, other_value) in owner.items():
+                if key == other_key or key.startswith(other_key + ".") or other_key.startswith(key + "."):
+                    raise SynthsetError(
+                        f"{source}: `{other_place}.{other_key}` ({other_value!r}) and `{place}.{key}` ({value!r}) "
+                        f"set the same setting {where}. Each setting has one place, so that the value "
+                        "you set is the value that runs: remove one of the two. A shared section holds what every "
+                        "dataset and scale uses, <dataset>.<section> what one dataset uses at every scale, "
+                        "scales.<scale>.<dataset>.<section> what one dataset uses at one scale.")
+            owner[key] = (place, value)
+    if origins is not None:
+        origins.update({f"{name}.{key}": f"{place}.{key}" for key, (place, _) in owner.items()})
+    merged: dict[str, Any] = {}
+    for key, (_, value) in owner.items():
+        node = merged
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
     return merged
 
 
-def _describe(error: ValidationError, source: str) -> str:
+def _mapping(value: Any, key: str, source: str, what: str) -> dict[str, Any]:
+    if value is None:
+        raise SynthsetError(f"{source}: {key}: missing; {what} (write `{key}: {{}}` when it has nothing to set)")
+    if not isinstance(value, dict):
+        raise SynthsetError(f"{source}: {key}: expected a mapping ({what}), got {value!r}")
+    return value
+
+
+def _dataset_blocks(raw: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
+    """Each dataset's block, checked to hold exactly its PER_DATASET places."""
+    blocks = {}
+    for dataset in DATASETS:
+        block = _mapping(raw.get(dataset), dataset, source, f"the settings of {dataset} at every scale")
+        for key in block:
+            if key not in PER_DATASET:
+                raise SynthsetError(f"{source}: {dataset}.{key}: not a place for settings; {dataset} holds "
+                                    f"{', '.join(PER_DATASET)} (values of one dataset at every scale). "
+                                    f"Other sections go in their shared section or in scales.<scale>.{dataset}.")
+        blocks[dataset] = {key: _mapping(block.get(key), f"{dataset}.{key}", source, f"{dataset}'s {key} settings")
+                           for key in PER_DATASET}
+    return blocks
+
+
+def _scale_blocks(scales: Any, source: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """scales.<scale>.<dataset>, each checked to hold exactly the PER_SCALE places of that dataset."""
+    scales = _mapping(scales, "scales", source, "one block per scale")
+    for name in scales:
+        if name not in SCALES:
+            raise SynthsetError(f"{source}: scales.{name}: unknown scale, expected one of {list(SCALES)}")
+    blocks: dict[str, dict[str, dict[str, Any]]] = {}
+    for scale in SCALES:
+        block = _mapping(scales.get(scale), f"scales.{scale}", source, "one block per dataset")
+        for key in block:
+            if key not in DATASETS:
+                raise SynthsetError(f"{source}: scales.{scale}.{key}: not a dataset; a scale's settings are per "
+                                    f"dataset, under scales.{scale}.<dataset>.<section> ({', '.join(DATASETS)})")
+        blocks[scale] = {}
+        for dataset in DATASETS:
+            allowed = [key for key in PER_SCALE if key in ("data", *sections_of(dataset))]
+            per_dataset = _mapping(block.get(dataset), f"scales.{scale}.{dataset}", source, f"{dataset}'s sizes at this scale")
+            for key in per_dataset:
+                if key not in allowed:
+                    raise SynthsetError(f"{source}: scales.{scale}.{dataset}.{key}: not a place for settings; it holds "
+                                        f"{', '.join(allowed)}. {key} settings go in the shared section `{key}`"
+                                        + (f" or in {dataset}.{key}." if key in PER_DATASET else "."))
+            blocks[scale][dataset] = {key: _mapping(per_dataset.get(key), f"scales.{scale}.{dataset}.{key}", source,
+                                                    f"{dataset}'s {key} settings at this scale") for key in allowed}
+    return blocks
+
+
+def _describe(error: ValidationError, source: str, origins: dict[str, str]) -> str:
     lines = []
     for item in error.errors():
         field = ".".join(str(part) for part in item["loc"]) or "(top level)"
         value = item.get("input")
         shown = "" if isinstance(value, dict) else f" (got {value!r})"
-        lines.append(f"  {field}: {item['msg']}{shown}")
+        place = next((origins[key] for key in _prefixes(field) if key in origins), None)
+        if place is None:  # a mapping: where its first setting came from, cut to the mapping
+            inner = next((key for key in origins if key.startswith(field + ".")), None)
+            place = origins[inner][: len(origins[inner]) - len(inner) + len(field)] if inner else None
+        lines.append(f"  {field}: {item['msg']}{shown}" + (f", set at {place}" if place and place != field else ""))
     return f"{source}:\n" + "\n".join(lines)
 
 
-def resolve(raw: dict[str, Any], source: str = str(PARAMS_FILE), scale: str | None = None,
-            dataset: str | None = None) -> Params:
-    """Validate a parsed params file and return the settings of its selected (or the given) scale,
-    with ``dataset``'s overrides merged in when a dataset is given. Every scale and dataset is
-    validated, so a typo anywhere is caught before any work."""
+def _prefixes(field: str) -> list[str]:
+    parts = field.split(".")
+    return [".".join(parts[:n]) for n in range(len(parts), 0, -1)]
+
+
+def _validate(model: type[BaseModel], settings: dict[str, Any], where: str, origins: dict[str, str]):
+    try:
+        return model.model_validate(settings)
+    except ValidationError as error:
+        raise SynthsetError("invalid settings in " + _describe(error, where, origins)) from None
+
+
+def _resolve_all(raw: Any, source: str) -> tuple[str, dict[str, Project], dict[str, dict[str, Params]]]:
+    """(selected scale, Project per scale, Params per scale and dataset): everything validated."""
     if not isinstance(raw, dict):
         raise SynthsetError(f"{source}: expected a mapping of settings, got {type(raw).__name__}")
-    raw = dict(raw)
-    selected = scale if scale is not None else raw.pop("scale", "default")
-    raw.pop("scale", None)
-    scales = raw.pop("scales", {}) or {}
-    if not isinstance(scales, dict):
-        raise SynthsetError(f"{source}: scales: expected a mapping of scale name to overrides, got {scales!r}")
-    for name in scales:
-        if name not in ScaleName.__args__:
-            raise SynthsetError(f"{source}: scales.{name}: unknown scale, expected one of {list(ScaleName.__args__)}")
-    if "dataset" in raw:
-        raise SynthsetError(f"{source}: dataset: not a setting (the stages choose their dataset); remove it")
+    for key in raw:
+        if key == "dataset":
+            raise SynthsetError(f"{source}: dataset: not a setting (the stages choose their dataset); remove it")
+        if key not in _TOP_LEVEL:
+            raise SynthsetError(f"{source}: {key}: unknown setting, expected one of {list(_TOP_LEVEL)}")
+    selected = raw.get("scale", "default")
+    if selected not in SCALES:
+        raise SynthsetError(f"{source}: scale: unknown scale {selected!r}, expected one of {list(SCALES)}")
+    datasets, scales = _dataset_blocks(raw, source), _scale_blocks(raw.get("scales"), source)
+    shared = {section: _mapping(raw.get(section), section, source, f"the {section} settings every dataset shares")
+              for section in SECTIONS}
+    projects, resolved = {}, {}
+    for scale in SCALES:
+        origins: dict[str, str] = {}
+
+        def merged(section: str, dataset: str) -> dict[str, Any]:
+            parts = [] if section == "data" else [(section, shared[section])]
+            if section in PER_DATASET:
+                parts.append((f"{dataset}.{section}", datasets[dataset][section]))
+            if section in scales[scale][dataset]:
+                parts.append((f"scales.{scale}.{dataset}.{section}", scales[scale][dataset][section]))
+            name = dataset if section == "data" else section
+            return _merge_places(parts, source, f"for {dataset} at scale '{scale}'", name, origins)
+
+        base = {"seed": raw.get("seed"), "datasets": raw.get("datasets"),
+                **{dataset: merged("data", dataset) for dataset in DATASETS}}
+        where = f"{source} (scale '{scale}')"
+        projects[scale] = _validate(Project, base, where, origins)
+        resolved[scale] = {}
+        for dataset in DATASETS:
+            for key in [key for key in origins if key.split(".")[0] in SECTIONS]:  # the previous dataset's
+                del origins[key]
+            sections = {section: merged(section, dataset) for section in sections_of(dataset)}
+            sections.setdefault("study2", None)
+            resolved[scale][dataset] = _validate(
+                Params, {**base, **sections, "dataset": dataset},
+                f"{where} for {dataset}: each section merged from its shared section, {dataset}.<section> "
+                f"and scales.{scale}.{dataset}.<section>", origins)
+    return selected, projects, resolved
+
+
+def resolve(raw: Any, source: str = str(PARAMS_FILE), scale: str | None = None, dataset: str | None = None):
+    """Validate a parsed params file; return the ``Params`` of ``dataset`` at the selected (or the
+    given) scale, or its ``Project`` settings when no dataset is given."""
     if dataset is not None and dataset not in DATASETS:
         raise SynthsetError(f"unknown dataset {dataset!r}, expected one of {list(DATASETS)}")
-    if selected not in ScaleName.__args__:
-        raise SynthsetError(f"{source}: scale: unknown scale {selected!r}, expected one of {list(ScaleName.__args__)}")
-
-    resolved = {}
-    for name in ScaleName.__args__:
-        override = scales.get(name) or {}
-        if not isinstance(override, dict):
-            raise SynthsetError(f"{source}: scales.{name}: expected a mapping of overrides, got {override!r}")
-        merged = _deep_merge(raw, override)
-        where = f"{source} (scale '{name}', base settings merged with scales.{name})"
-        resolved[name] = {None: _validate(merged, where)}
-        for data_name in DATASETS:
-            overrides = (merged.get(data_name) or {}).get("overrides") or {}
-            if not isinstance(overrides, dict):
-                raise SynthsetError(f"{source}: {data_name}.overrides: expected a mapping of sections, got {overrides!r}")
-            with_overrides = {**_deep_merge(merged, overrides), "dataset": data_name}
-            resolved[name][data_name] = _validate(
-                with_overrides, f"{where}, with {data_name}.overrides merged into the shared sections")
-    return resolved[selected][dataset]
+    if scale is not None and scale not in SCALES:
+        raise SynthsetError(f"unknown scale {scale!r}, expected one of {list(SCALES)}")
+    selected, projects, resolved = _resolve_all(raw, source)
+    scale = scale or selected
+    return projects[scale] if dataset is None else resolved[scale][dataset]
 
 
-def _validate(settings: dict[str, Any], where: str) -> Params:
-    try:
-        return Params.model_validate(settings)
-    except ValidationError as error:
-        raise SynthsetError("invalid settings in " + _describe(error, where)) from None
-
-
-def load(path: Path | str = PARAMS_FILE, scale: str | None = None, dataset: str | None = None) -> Params:
-    """Read and validate ``params.yaml``; every error names the file, the field and the value."""
+def read(path: Path | str = PARAMS_FILE) -> dict[str, Any]:
+    """The parsed settings file; errors name the file."""
     path = Path(path)
     try:
         text = path.read_text()
     except FileNotFoundError:
         raise SynthsetError(f"{path}: settings file not found (run from the project root, where params.yaml is)") from None
     try:
-        raw = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise SynthsetError(f"{path}: not valid YAML: {error}") from None
-    return resolve(raw, str(path), scale, dataset)
+
+
+def load(path: Path | str = PARAMS_FILE, dataset: str | None = None, scale: str | None = None):
+    """Read and validate ``params.yaml``: a dataset's ``Params``, or the ``Project`` settings without one.
+    Every error names the file, the key and the value."""
+    return resolve(read(path), str(path), scale, dataset)
 
 
 def selected_scale(path: Path | str = PARAMS_FILE) -> str:
-    raw = yaml.safe_load(Path(path).read_text()) or {}
-    return raw.get("scale", "default")
+    return (read(path) or {}).get("scale", "default")

@@ -31,8 +31,13 @@ def split_record(dataset: str) -> Path:
     return ARTIFACTS / dataset / "real" / "split.json"
 
 
+def gans_dir(dataset: str) -> Path:
+    """The GAN stage's output: one ``gan_dir`` per class."""
+    return ARTIFACTS / dataset / "gan"
+
+
 def gan_dir(dataset: str, label: int) -> Path:
-    return ARTIFACTS / dataset / "gan" / str(label)
+    return gans_dir(dataset) / str(label)
 
 
 def gan_work_dir(dataset: str, label: int) -> Path:
@@ -88,9 +93,13 @@ def study1_metrics(dataset: str) -> Path:
     return METRICS / dataset / "study1.json"
 
 
+def features_dir(dataset: str) -> Path:
+    return ARTIFACTS / dataset / "features"
+
+
 def feature_network(dataset: str) -> Path:
     """The quality metrics' feature network, trained on the training split."""
-    return ARTIFACTS / dataset / "features" / "model.keras"
+    return features_dir(dataset) / "model.keras"
 
 
 def feature_network_summary(dataset: str) -> Path:
@@ -117,24 +126,39 @@ def quality_metrics(dataset: str) -> Path:
     return METRICS / dataset / "quality.json"
 
 
-def poster_dir(dataset: str, model: str) -> Path:
-    """A study 2 classifier trained on real images (the poster's models)."""
-    return ARTIFACTS / dataset / "study2" / model
+def semi_name(variant: str) -> str:
+    """The study 2 name of a semi-supervised discriminator variant: its output folder, metrics files and run."""
+    return f"semi_gan_{variant}"
 
 
-def poster_history(dataset: str, model: str) -> Path:
-    """Per-epoch train and holdout curves of a study 2 classifier: a DVC plots file."""
-    return METRICS / dataset / "study2" / f"{model}.csv"
+def ssl_gan_name(labels: int) -> str:
+    """The study 2 name of the complete semi-supervised GAN trained with ``labels`` labels."""
+    return f"ssl_gan_{labels}_labels"
 
 
-def poster_summary(dataset: str, model: str) -> Path:
+def study2_dir(dataset: str, name: str) -> Path:
+    """A study 2 model's output: a poster classifier, a ``semi_name`` or an ``ssl_gan_name``."""
+    return ARTIFACTS / dataset / "study2" / name
+
+
+def study2_model(dataset: str, name: str) -> Path:
+    """A study 2 classifier (or semi-supervised discriminator), trained on real images."""
+    return study2_dir(dataset, name) / "model.keras"
+
+
+def study2_history(dataset: str, name: str) -> Path:
+    """Per-epoch curves of a study 2 model: a DVC plots file."""
+    return METRICS / dataset / "study2" / f"{name}.csv"
+
+
+def study2_summary(dataset: str, name: str) -> Path:
     """Train / real test / synthetic test accuracy at each table epoch: a DVC metrics file."""
-    return METRICS / dataset / "study2" / f"{model}.json"
+    return METRICS / dataset / "study2" / f"{name}.json"
 
 
 def label_audit_dir(dataset: str) -> Path:
     """Grids of synthetic test images whose generator label the real-trained cnn-5l disputes."""
-    return ARTIFACTS / dataset / "study2" / "label_audit"
+    return study2_dir(dataset, "label_audit")
 
 
 def label_audit_summary(dataset: str) -> Path:
@@ -152,7 +176,7 @@ def classifier_model(dataset: str, source: str, seed: int) -> Path:
 
 def attention_dir(dataset: str) -> Path:
     """Grids of Grad-CAM and saliency maps: cnn-5l on both test sets, study 1's CNNs side by side."""
-    return ARTIFACTS / dataset / "study2" / "attention"
+    return study2_dir(dataset, "attention")
 
 
 def attention_summary(dataset: str) -> Path:

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -261,15 +262,31 @@ def run(experiment_id: str, name: str, parent_id: str | None, resume_id: str | N
         signal.signal(signal.SIGTERM, previous)
 
 
+@dataclass(frozen=True)
+class RunGroup:
+    """A parent run that groups stage runs sharing ``key`` (one per dataset and settings): the
+    per-class GAN runs, trained one after the other, meet under it."""
+
+    name: str
+    key: str
+    params: dict[str, Any]
+
+
 @contextlib.contextmanager
-def stage_run(dataset: str, stage: str, name: str, inputs: dict[str, str], **tags: Any) -> Iterator[Tracker]:
-    """One run of a pipeline stage in the dataset's experiment (under ``mlflow run``'s run, if any),
-    tagged ``synthset.stage``, ``synthset.dataset``, ``synthset.<tag>`` and its inputs' versions."""
+def stage_run(dataset: str, stage: str, name: str, inputs: dict[str, str], *, group: RunGroup | None = None,
+              resume_id: str | None = None, **tags: Any) -> Iterator[Tracker]:
+    """The one way a stage opens its MLflow run: in the dataset's experiment, under ``group``'s
+    parent run or ``mlflow run``'s run if any, tagged ``synthset.stage`` (the ``dvc.yaml`` stage
+    name), ``synthset.dataset``, ``synthset.<tag>`` and its inputs' versions. ``resume_id``
+    continues an interrupted attempt's run, so that one training is one run."""
     connect()
-    experiment_id, parent_id = experiment(f"synthset-{dataset}")
+    if group is not None:
+        parent_id, experiment_id = parent_run(f"synthset-{dataset}", group.name, group.key, group.params)
+    else:
+        experiment_id, parent_id = experiment(f"synthset-{dataset}")
     all_tags = {**base_tags(inputs), "synthset.stage": stage, "synthset.dataset": dataset,
                 **{f"synthset.{key}": str(value) for key, value in tags.items()}}
-    with run(experiment_id, name, parent_id, None, all_tags) as tracker:
+    with run(experiment_id, name, parent_id, resume_id, all_tags) as tracker:
         yield tracker
 
 

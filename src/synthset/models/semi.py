@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from synthset.models.poster import cnn_5l_trunk
+from synthset.models.study2 import cnn_5l_trunk
 
 REAL_OR_FAKE = "real_or_fake"
 CLASS_OR_FAKE = "class_or_fake"

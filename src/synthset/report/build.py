@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from synthset import config, paths, tracking
+from synthset import config, paths, stages, tracking
 from synthset.config import Params
 from synthset.report import dashboards as boards
 from synthset.report import figures_study2, frames, pages
@@ -21,8 +21,8 @@ def build(params_file: Path = Path("params.yaml"), directory: Path = paths.REPOR
 
     Datasets are those of ``datasets`` in the settings; study 2 appears when MNIST is among them.
     """
-    params = config.load(params_file)
-    datasets = list(params.datasets)
+    project = config.load(params_file)
+    datasets = list(project.datasets)
     params_of = {dataset: config.load(params_file, dataset=dataset) for dataset in datasets}
     runs = {dataset: frames.runs(dataset) for dataset in datasets}
     context = pages.Context(data_version(), git_commit(), tracking.tracking_uri(),
@@ -42,9 +42,9 @@ def _per_dataset(datasets: list[str], title: str, build_one) -> list[Section]:
 
 
 def _sections(datasets: list[str], params_of: dict[str, Params], runs: dict[str, pd.DataFrame]) -> dict[str, list[Section]]:
-    mnist = "mnist" in datasets
-    study2 = boards.study2_sections(params_of["mnist"], runs["mnist"]) if mnist else [
-        Section("Study 2", "", missing="MNIST is not in `datasets`: study 2 is MNIST's")]
+    study2_dataset = next((d for d in datasets if d in config.STUDY2_DATASETS), None)
+    study2 = boards.study2_sections(params_of[study2_dataset], runs[study2_dataset]) if study2_dataset else [
+        Section("Study 2", "", missing=f"none of {list(config.STUDY2_DATASETS)} is in `datasets`: study 2 runs on those")]
     summary = _summary(datasets, params_of, runs)
     return {
         "index": [boards.guarded("Validation accuracy by training source", lambda: _overview(datasets, runs)), summary[0]],
@@ -68,7 +68,7 @@ def _overview(datasets: list[str], runs: dict[str, pd.DataFrame]) -> Section:
         figure.add_trace(go.Bar(x=accuracy["source"].map(SOURCE_NAMES), y=accuracy["mean"], name=boards.TITLES[dataset],
                                 error_y={"type": "data", "array": accuracy["std"]}))
     figure.update_layout(barmode="group", height=380, yaxis={"title": "real validation accuracy", "range": [0, 1]})
-    selected = pd.concat([frames.latest_runs(runs[d], d, "train_classifier", "source", "seed") for d in datasets])
+    selected = pd.concat([frames.classifier_runs(runs[d], d) for d in datasets])
     return Section("Study 1 at a glance: the CNN on real validation images, by training source",
                    "Mean ± std over seeds at the last epoch (<code>metrics/&lt;dataset&gt;/study1.json</code>).",
                    figure, frames.provenance(selected), [str(paths.study1_metrics(d)) for d in datasets])
@@ -77,10 +77,10 @@ def _overview(datasets: list[str], runs: dict[str, pd.DataFrame]) -> Section:
 def _summary(datasets: list[str], params_of: dict[str, Params], runs: dict[str, pd.DataFrame]) -> list[Section]:
     def table() -> Section:
         rows = boards.summary_rows(datasets, params_of)
-        if "mnist" in datasets:
-            rows = pd.concat([rows, boards.study2_summary_rows(params_of["mnist"])], ignore_index=True)
+        for dataset in [d for d in datasets if d in config.STUDY2_DATASETS]:
+            rows = pd.concat([rows, boards.study2_summary_rows(params_of[dataset])], ignore_index=True)
         selected = pd.concat([frames.latest_runs(runs[d], d, stage) for d in datasets
-                              for stage in ("assess_quality", "audit_labels")])
+                              for stage in (stages.ASSESS, stages.AUDIT_LABELS)])
         return Section("How real is our synthetic data?",
                        "Ours beside the real-vs-real floor or the paper's number for the same question. The papers ran "
                        "at their own, larger scale (see Classifiers).", figures_study2.summary_table(rows),
@@ -93,5 +93,5 @@ def _summary(datasets: list[str], params_of: dict[str, Params], runs: dict[str, 
             f"{boards.TITLES[d]}: synthetic against real, whole set",
             "The bounded quality metrics of the whole synthetic set beside their floor (two real samples).",
             figures_study2.summary_bars(frames.quality(d, boards.class_names(params_of[d])), boards.TITLES[d]),
-            frames.provenance(frames.latest_runs(runs[d], d, "assess_quality")), [str(paths.quality_metrics(d))])))
+            frames.provenance(frames.latest_runs(runs[d], d, stages.ASSESS)), [str(paths.quality_metrics(d))])))
     return sections

@@ -9,7 +9,7 @@ from typing import Callable
 
 import pandas as pd
 
-from synthset import paths
+from synthset import paths, stages
 from synthset.config import SOURCES, Params
 from synthset.errors import SynthsetError
 from synthset.report import figures, figures_study2, frames, papers
@@ -36,14 +36,14 @@ def _paper_line(numbers: list[papers.PaperNumber]) -> str:
 
 def gan_section(dataset: str, params: Params, runs: pd.DataFrame) -> Section:
     names = class_names(params)
-    curves = frames.gan_curves(dataset, runs, names)
+    curves = frames.gan_curves(dataset, params.data.labels, names)
     choice = frames.epoch_choice(dataset, names)
     paper = _paper_line(papers.GAN_MNIST) if dataset == "mnist" else (
         "Paper (section 5): FIDS30's generator loss did not converge and the discriminator won.")
     return Section(f"{TITLES[dataset]}: GAN training per class",
-                   f"Per-step values logged by each class's GAN run; buttons switch raw values and exponential "
+                   f"Per-step values of each class's GAN (its history.csv); buttons switch raw values and exponential "
                    f"smoothing; dotted: the paper's stated levels. Dashed: the last step of the epoch chosen by {choice['metric'].iloc[0]}. {paper}",
-                   figures.gan_training(curves, choice, papers.GAN_MNIST_LEVELS if dataset == "mnist" else []), frames.provenance(frames.latest_runs(runs, dataset, "train_gan", "label")),
+                   figures.gan_training(curves, choice, papers.GAN_MNIST_LEVELS if dataset == "mnist" else []), frames.provenance(frames.latest_runs(runs, dataset, stages.TRAIN_GAN, "label")),
                    [str(paths.epoch_choice(dataset)), str(paths.gan_history_of(dataset, params.data.labels[0]).parent.parent) + "/*/history.csv"])
 
 
@@ -52,7 +52,7 @@ def samples_sections(dataset: str, params: Params, runs: pd.DataFrame) -> list[S
     grids = frames.sample_grids(dataset, names, labels)
     choice = frames.epoch_choice(dataset, names)
     real = frames.real_images(dataset, labels, params.gan.sample_grid_size ** 2)
-    gan_runs = frames.provenance(frames.latest_runs(runs, dataset, "train_gan", "label"))
+    gan_runs = frames.provenance(frames.latest_runs(runs, dataset, stages.TRAIN_GAN, "label"))
     sources = [f"artifacts/{dataset}/gan/*/samples/epoch_*.png", str(paths.real_split(dataset, "train")), str(paths.epoch_choice(dataset))]
     chosen_text = "Each class's generator at its chosen epoch (fixed noise), above real training images of the class."
     if dataset == "fids30":
@@ -74,7 +74,7 @@ def classifier_section(dataset: str, params: Params, runs: pd.DataFrame) -> Sect
                    f"Mean over {seeds} seed(s), band ± 1 std; crosses: the paper's stated values; validated on real images never used for training or "
                    f"selection. {_paper_line(papers.CLASSIFIER[dataset])} Paper's scale: {papers.SCALE[dataset]}.",
                    figures.classifier_curves(curves, papers.CLASSIFIER_POINTS[dataset]),
-                   frames.provenance(frames.latest_runs(runs, dataset, "train_classifier", "source", "seed")),
+                   frames.provenance(frames.classifier_runs(runs, dataset)),
                    [str(paths.classifier_history(dataset, s)) for s in SOURCES])
 
 
@@ -89,20 +89,20 @@ def quality_sections(dataset: str, params: Params, runs: pd.DataFrame) -> list[S
                 f"Synthetic against real images ({per_image} per class); the black tick is the floor, the same metric "
                 "between two real samples: what a perfect generator would score. Lower is better for fid, kid and "
                 "near_copy_share, higher for the others. The papers judged quality by eye only.",
-                figures.quality_per_class(quality), frames.provenance(frames.latest_runs(runs, dataset, "assess_quality")),
+                figures.quality_per_class(quality), frames.provenance(frames.latest_runs(runs, dataset, stages.ASSESS)),
                 [str(paths.quality_metrics(dataset))]),
         Section(f"{TITLES[dataset]}: quality against generator epoch",
                 f"Every kept generator scored with every metric (menu); dotted: the floor; star: the epoch chosen by "
                 f"{choice['metric'].iloc[0]}.",
-                figures.quality_against_epoch(by_epoch, choice), frames.provenance(frames.latest_runs(runs, dataset, "select_epochs")),
+                figures.quality_against_epoch(by_epoch, choice), frames.provenance(frames.latest_runs(runs, dataset, stages.SELECT_EPOCHS)),
                 [str(paths.quality_by_epoch(dataset)), str(paths.epoch_choice(dataset))]),
     ]
 
 
 def study2_sections(params: Params, runs: pd.DataFrame) -> list[Section]:
     models = list(params.study2.models)
-    ours = lambda: frames.poster_table(models)  # noqa: E731 - read inside each guarded section
-    poster_runs = frames.provenance(frames.latest_runs(runs, "mnist", "train_poster_classifier", "model"))
+    ours = lambda: frames.study2_table(models)  # noqa: E731 - read inside each guarded section
+    poster_runs = frames.provenance(frames.latest_runs(runs, "mnist", stages.TRAIN_STUDY2, "model"))
     note = f"Poster: {papers.POSTER_TEST_IMAGES}; ours: settings of params.yaml at this scale."
     return [
         guarded("Study 2: the four classifiers, ours and the poster's", lambda: Section(
@@ -119,21 +119,21 @@ def study2_sections(params: Params, runs: pd.DataFrame) -> list[Section]:
             "semi-gan* learns from labelled real images only; semi-gan** also from unlabelled synthetic images, "
             "called fake. Cells: discriminator head train / test ; label head train / test, on real test images.",
             figures_study2.semi_table(frames.semi_table()),
-            frames.provenance(frames.latest_runs(runs, "mnist", "train_semi_classifier", "variant")),
+            frames.provenance(frames.latest_runs(runs, "mnist", stages.TRAIN_SEMI, "variant")),
             [str(paths.study2_metrics())])),
         guarded("Study 2: the complete semi-supervised GAN", lambda: Section(
             "Study 2: the complete semi-supervised GAN",
             "Feature matching (Salimans et al. 2016, the poster's future work): test error on the real test set per "
             "epoch, one line per number of labelled images. The poster did not run it.",
             figures_study2.ssl_gan_curves(frames.ssl_gan(list(params.study2.ssl.labels))),
-            frames.provenance(frames.latest_runs(runs, "mnist", "train_ssl_gan", "labels")),
-            [str(paths.poster_history("mnist", f"ssl_gan_{n}_labels")) for n in params.study2.ssl.labels])),
+            frames.provenance(frames.latest_runs(runs, "mnist", stages.TRAIN_SSL_GAN, "labels")),
+            [str(paths.study2_history("mnist", paths.ssl_gan_name(n))) for n in params.study2.ssl.labels])),
         *attention_sections(runs),
     ]
 
 
 def attention_sections(runs: pd.DataFrame) -> list[Section]:
-    attention_runs = frames.provenance(frames.latest_runs(runs, "mnist", "attention"))
+    attention_runs = frames.provenance(frames.latest_runs(runs, "mnist", stages.EXPLAIN))
     sections = [guarded("Study 2: attention of study 1's CNNs compared", lambda: Section(
         "Study 2: attention of study 1's CNNs compared",
         "Spearman correlation between two models' maps, mean over test images. real_vs_real_other_seed: a second "
@@ -181,7 +181,7 @@ def summary_rows(datasets: list[str], params_of: dict[str, Params]) -> pd.DataFr
 
 
 def study2_summary_rows(params: Params) -> pd.DataFrame:
-    ours = frames.poster_table(list(params.study2.models))
+    ours = frames.study2_table(list(params.study2.models))
     last = ours[(ours["model"] == "cnn_5l") & (ours["epoch"] == ours["epoch"].max())]
     semi = frames.semi_table()
     semi_last = semi[semi["epoch"] == semi["epoch"].max()].set_index("variant")

@@ -18,7 +18,7 @@ from PIL import Image
 
 from synthset.imaging import image_grid
 from synthset.report import papers
-from synthset.report.frames import CURVE_METRICS, QUALITY_METRICS, ema
+from synthset.report.frames import CURVE_METRICS, SHOWN_QUALITY_METRICS, ema
 
 SMOOTHING = (0.0, 0.6, 0.9)
 SOURCE_COLOURS = {"real": "#1f77b4", "augmented": "#ff7f0e", "synthetic": "#2ca02c", "real_plus_synthetic": "#9467bd"}
@@ -186,7 +186,7 @@ def quality_against_epoch(by_epoch: pd.DataFrame, choice: pd.DataFrame) -> go.Fi
     """A metric per class against the generator epoch (menu picks the metric), floors dotted, chosen epochs marked."""
     present = set(by_epoch["metric"])
     selection = choice["metric"].iloc[0] if len(choice) else None
-    metrics = [m for m in [selection, *QUALITY_METRICS] if m in present]
+    metrics = [m for m in [selection, *SHOWN_QUALITY_METRICS] if m in present]
     metrics = list(dict.fromkeys(metrics)) + sorted(present - set(metrics))  # the selection metric first
     figure, owner = go.Figure(), []
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]

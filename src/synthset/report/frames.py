@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from synthset import paths, tracking
-from synthset.config import SEMI_VARIANTS, SOURCES
+from synthset import paths, stages, tracking
+from synthset.config import QUALITY_METRICS, SEMI_VARIANTS, SOURCES
 from synthset.errors import SynthsetError
 
 GAN_METRICS = ["d_loss", "g_loss", "d_acc_real", "d_acc_fake"]
 CURVE_METRICS = ["train_accuracy", "val_accuracy", "train_loss", "val_loss"]
-QUALITY_METRICS = ["fid", "kid", "precision", "recall", "density", "coverage", "near_copy_share", "label_fidelity"]
+# Every quality metric but the classifier score, which has no meaningful floor to draw beside it.
+SHOWN_QUALITY_METRICS = [metric for metric in QUALITY_METRICS if metric != "classifier_score"]
 
 
 class MissingInput(SynthsetError):
@@ -103,20 +104,24 @@ def latest_runs(runs: pd.DataFrame, dataset: str, stage: str, *keys: str) -> pd.
     return chosen.drop_duplicates(columns) if set(columns) <= set(chosen.columns) else chosen.iloc[0:0]
 
 
-def gan_curves(dataset: str, runs: pd.DataFrame, class_names: dict[int, str] | list[str]) -> pd.DataFrame:
-    """D and G loss and D accuracy per step, per class, from the newest GAN run of each class in MLflow
-    (columns label, class, run_id, step, metric, value)."""
-    gan_runs = latest_runs(runs, dataset, "train_gan", "label")
-    if gan_runs.empty:
-        raise MissingInput(f"no finished train_gan runs of {dataset} in the MLflow store {tracking.tracking_uri()}")
+def gan_curves(dataset: str, labels: list[int], class_names: dict[int, str] | list[str]) -> pd.DataFrame:
+    """D and G loss and D accuracy per step, per class, from each class's ``history.csv`` (a DVC output)
+    (columns label, class, step, metric, value)."""
     frames = []
-    for run_id, label in zip(gan_runs["run_id"], gan_runs["tags.synthset.label"].astype(int)):
-        for metric in GAN_METRICS:
-            history = tracking.read_metric_history(run_id, metric)
-            frames.append(history.assign(label=label, run_id=run_id, metric=metric))
+    for label in labels:
+        history = pd.read_csv(_require(paths.gan_history_of(dataset, label), f"class {label}'s GAN history"))
+        missing = [metric for metric in GAN_METRICS if metric not in history]
+        if missing:
+            raise SynthsetError(f"{paths.gan_history_of(dataset, label)}: no column(s) {', '.join(missing)}")
+        frames.append(history.melt(id_vars=["step"], value_vars=GAN_METRICS, var_name="metric").assign(label=label))
     frame = pd.concat(frames, ignore_index=True)
     frame["class"] = frame["label"].map(lambda label: class_name(class_names, label))
-    return frame.sort_values(["label", "metric", "step"], ignore_index=True)[["label", "class", "run_id", "step", "metric", "value"]]
+    return frame.sort_values(["label", "metric", "step"], ignore_index=True)[["label", "class", "step", "metric", "value"]]
+
+
+def classifier_runs(runs: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """The newest run of study 1's CNN per source and seed."""
+    return pd.concat([latest_runs(runs, dataset, stages.classifier_stage(source), "seed") for source in SOURCES])
 
 
 def ema(values: pd.Series, weight: float) -> pd.Series:
@@ -150,14 +155,14 @@ def quality(dataset: str, class_names: dict[int, str] | list[str]) -> pd.DataFra
     summary = _json(paths.quality_metrics(dataset), "the synthetic set's quality")["quality"][dataset]
     scopes = {"all": summary, **{class_name(class_names, k): v for k, v in summary.get("per_class", {}).items()}}
     rows = [{"class": scope, "metric": metric, "value": values[metric], "floor": values[f"{metric}_floor"]}
-            for scope, values in scopes.items() for metric in QUALITY_METRICS if metric in values]
+            for scope, values in scopes.items() for metric in SHOWN_QUALITY_METRICS if metric in values]
     return pd.DataFrame(rows).assign(images_per_class=summary.get("images_per_class"))
 
 
 def quality_by_epoch(dataset: str, class_names: dict[int, str] | list[str]) -> pd.DataFrame:
     """Every quality metric of every kept generator epoch per class (class, label, epoch, metric, value, floor)."""
     wide = pd.read_csv(_require(paths.quality_by_epoch(dataset), "the quality of every kept epoch"))
-    present = [m for m in QUALITY_METRICS if m in wide]
+    present = [m for m in SHOWN_QUALITY_METRICS if m in wide]
     values = wide.melt(id_vars=["class", "epoch"], value_vars=present, var_name="metric", value_name="value")
     floors = wide.melt(id_vars=["class", "epoch"], value_vars=[f"{m}_floor" for m in present],
                        var_name="metric", value_name="floor")
@@ -174,7 +179,7 @@ def study2() -> dict:
     return _json(paths.study2_metrics(), "study 2's numbers")["study2"]
 
 
-def poster_table(models: list[str]) -> pd.DataFrame:
+def study2_table(models: list[str]) -> pd.DataFrame:
     """Ours at each table epoch: model, epoch, train, test_real, test_synthetic (``metrics/study2.json``)."""
     summary = study2()
     rows = [{"model": model, "epoch": int(epoch), "train": cell["train_accuracy"], "test_real": cell["test_accuracy_real"],
@@ -191,13 +196,13 @@ def semi_table() -> pd.DataFrame:
     rows = [{"variant": variant, "epoch": int(epoch),
              "d_train": cell["train_real_or_fake_accuracy"], "d_test": cell["test_real_or_fake_accuracy_real"],
              "label_train": cell["train_class_or_fake_accuracy"], "label_test": cell["test_class_or_fake_accuracy_real"]}
-            for variant in SEMI_VARIANTS for epoch, cell in summary[f"semi_gan_{variant}"]["at_epoch"].items()]
+            for variant in SEMI_VARIANTS for epoch, cell in summary[paths.semi_name(variant)]["at_epoch"].items()]
     return pd.DataFrame(rows).sort_values(["variant", "epoch"], ignore_index=True)
 
 
 def ssl_gan(label_counts: list[int], dataset: str = "mnist") -> pd.DataFrame:
     """The complete semi-supervised GAN's test accuracy per epoch and label count (labels, epoch, test_accuracy)."""
-    frames = [pd.read_csv(_require(paths.poster_history(dataset, f"ssl_gan_{count}_labels"),
+    frames = [pd.read_csv(_require(paths.study2_history(dataset, paths.ssl_gan_name(count)),
                                    f"the semi-supervised GAN with {count} labels")).assign(labels=count)
               for count in label_counts]
     return pd.concat(frames, ignore_index=True)[["labels", "epoch", "test_accuracy"]]

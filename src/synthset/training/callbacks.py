@@ -7,29 +7,31 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
 import numpy as np
 from PIL import Image
 
-from synthset import paths
-from synthset.datasets import from_tanh_range
+from synthset.data.archives import from_tanh_range
 from synthset.imaging import image_grid, save_png
 from synthset.io import write_atomically
 
 
 class StepHistory(keras.callbacks.Callback):
-    """Per-step values returned by ``train_step``, appended to a CSV at the end of each epoch.
+    """Per-step values returned by ``train_step``: kept in ``all_rows`` and, given a ``path``,
+    appended to a CSV at the end of each epoch.
 
     Rows are buffered within an epoch and written at its end, in step with the epoch checkpoints:
     after an interrupted run resumes, the file holds exactly the steps of the completed epochs.
     """
 
-    def __init__(self, path: Path, keys: list[str], steps_per_epoch: int):
+    def __init__(self, path: Path | None, keys: list[str], steps_per_epoch: int):
         super().__init__()
-        self.path, self.keys, self.steps_per_epoch = Path(path), keys, steps_per_epoch
+        self.path, self.keys, self.steps_per_epoch = (Path(path) if path else None), keys, steps_per_epoch
         self.rows: list[dict] = []
+        self.all_rows: list[dict] = []
         self.epoch = 0
 
     def truncate_to(self, epochs_done: int) -> None:
@@ -37,7 +39,7 @@ class StepHistory(keras.callbacks.Callback):
         self._write(self.read(before_epoch=epochs_done), mode="w")
 
     def read(self, before_epoch: int | None = None) -> list[dict]:
-        if not self.path.exists():
+        if self.path is None or not self.path.exists():
             return []
         with self.path.open() as handle:
             rows = [{"step": int(r["step"]), "epoch": int(r["epoch"]), **{k: float(r[k]) for k in self.keys}}
@@ -49,12 +51,16 @@ class StepHistory(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         step = self.epoch * self.steps_per_epoch + batch
-        self.rows.append({"step": step, "epoch": self.epoch, **{k: float(logs[k]) for k in self.keys}})
+        row = {"step": step, "epoch": self.epoch, **{k: float(logs[k]) for k in self.keys}}
+        self.rows.append(row)
+        self.all_rows.append(row)
 
     def on_epoch_end(self, epoch, logs=None):
         self._write(self.rows, mode="a")
 
     def _write(self, rows, mode):
+        if self.path is None:
+            return
         new_file = mode == "w" or not self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open(mode, newline="") as handle:
@@ -66,20 +72,22 @@ class StepHistory(keras.callbacks.Callback):
 
 class GeneratorSnapshots(keras.callbacks.Callback):
     """Every ``every`` epochs and at the last: the generator, a candidate for epoch selection, and a
-    grid of images from fixed noise (the paper's Figures 3 and 5)."""
+    grid of images from fixed noise (the paper's Figures 3 and 5), at the paths the caller names
+    for an epoch number."""
 
-    def __init__(self, run_dir: Path, noise: np.ndarray, grid_size: int, every: int, epochs: int):
+    def __init__(self, checkpoint_path: Callable[[int], Path], grid_path: Callable[[int], Path], noise: np.ndarray,
+                 grid_size: int, every: int, epochs: int):
         super().__init__()
-        self.run_dir, self.noise, self.grid_size = Path(run_dir), noise, grid_size
+        self.checkpoint_path, self.grid_path, self.noise, self.grid_size = checkpoint_path, grid_path, noise, grid_size
         self.every, self.epochs = every, epochs
 
     def on_epoch_end(self, epoch, logs=None):
         generator = self.model.generator
         number = epoch + 1
         if number % self.every == 0 or number == self.epochs:  # a kept epoch: its generator and its grid
-            generator.save(_fresh(paths.generator_checkpoint(self.run_dir, number)))
+            generator.save(_fresh(self.checkpoint_path(number)))
             images = from_tanh_range(generator(self.noise, training=False))
-            save_png(image_grid(images, self.grid_size), _fresh(paths.sample_grid(self.run_dir, number)))
+            save_png(image_grid(images, self.grid_size), _fresh(self.grid_path(number)))
 
 
 class EpochToTracker(keras.callbacks.Callback):
@@ -89,9 +97,9 @@ class EpochToTracker(keras.callbacks.Callback):
     will not repeat; ``backfill`` sends the epochs a kill caught between checkpoint and tracker.
     """
 
-    def __init__(self, tracker, history: StepHistory, run_dir: Path):
+    def __init__(self, tracker, history: StepHistory, grid_path: Callable[[int], Path]):
         super().__init__()
-        self.tracker, self.history, self.run_dir = tracker, history, Path(run_dir)
+        self.tracker, self.history, self.grid_path = tracker, history, grid_path
 
     def on_epoch_end(self, epoch, logs=None):
         self._send(epoch, self.history.rows)
@@ -107,7 +115,7 @@ class EpochToTracker(keras.callbacks.Callback):
 
     def _send(self, epoch: int, rows: list[dict]) -> None:
         number = epoch + 1
-        grid = paths.sample_grid(self.run_dir, number)
+        grid = self.grid_path(number)
         if grid.exists():
             self.tracker.log_image(np.asarray(Image.open(grid)), key="samples", step=number)
         self.tracker.log_step_metrics(rows, self.history.keys)
@@ -147,6 +155,20 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         os.replace(partial_weights, self._weights_path)
         with write_atomically(Path(self._training_metadata_path)) as partial:
             partial.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
+
+
+class StopAfterSteps(keras.callbacks.Callback):
+    """End ``fit()`` after ``steps`` training steps, mid-epoch if need be: a step budget makes runs
+    with other batch sizes or datasets comparable (the sweep's trials)."""
+
+    def __init__(self, steps: int):
+        super().__init__()
+        self.steps, self.done = steps, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.done += 1
+        if self.done >= self.steps:
+            self.model.stop_training = True
 
 
 class EpochTimer(keras.callbacks.Callback):

@@ -41,7 +41,7 @@ def _body(name: str, image: keras.KerasTensor) -> keras.KerasTensor:
     raise ValueError(f"unknown study 2 model {name!r}")
 
 
-def build_poster_classifier(name: str, *, image_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+def build_study2_classifier(name: str, *, image_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
     """``linear_softmax``, ``fcnn``, ``cnn_4l`` or ``cnn_5l``, as the poster describes them."""
     image = keras.Input(shape=image_shape, name="image")
     probabilities = layers.Dense(num_classes, activation="softmax", name="class_probabilities")(_body(name, image))

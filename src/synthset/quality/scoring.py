@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synthset import quality
 from synthset.config import QUALITY_METRICS, QualityParams
 from synthset.models.features import FeatureExtractor
+from synthset.quality import measures
 
 
 @dataclass(frozen=True)
@@ -61,23 +61,23 @@ def class_reference(extractor: FeatureExtractor, holdout: np.ndarray, train: np.
     both = embed(extractor, holdout[: 2 * half], np.full(2 * half, index))
     train_pixels = train.reshape(len(train), -1).astype(np.float32) / 255.0
     reference = both.subset(np.arange(half))
-    threshold = quality.near_copy_threshold(reference.pixels, train_pixels, spec.near_copy_quantile)
+    threshold = measures.near_copy_threshold(reference.pixels, train_pixels, spec.near_copy_quantile)
     return ClassReference(reference, both.subset(np.arange(half, 2 * half)), train_pixels, threshold)
 
 
 def score(candidate: Embedded, reference: Embedded, spec: QualityParams, seed: int,
           near_copy_share: float) -> dict[str, float]:
     """Every metric of ``QUALITY_METRICS`` for ``candidate`` against ``reference`` (same size)."""
-    kid, kid_std = quality.kernel_distance(candidate.features, reference.features, spec.kid_subsets,
+    kid, kid_std = measures.kernel_distance(candidate.features, reference.features, spec.kid_subsets,
                                            spec.kid_subset_size, seed, rescale=spec.feature_scale == "reference")
     scores = {
-        "fid": quality.frechet_distance(candidate.features, reference.features),
+        "fid": measures.frechet_distance(candidate.features, reference.features),
         "kid": kid,
         "kid_std": kid_std,
-        "classifier_score": quality.classifier_score(candidate.probabilities),
-        **quality.manifold_metrics(reference.features, candidate.features, spec.nearest_k),
+        "classifier_score": measures.classifier_score(candidate.probabilities),
+        **measures.manifold_metrics(reference.features, candidate.features, spec.nearest_k),
         "near_copy_share": near_copy_share,
-        "label_fidelity": quality.label_fidelity(candidate.probabilities, candidate.labels),
+        "label_fidelity": measures.label_fidelity(candidate.probabilities, candidate.labels),
     }
     assert set(QUALITY_METRICS) <= set(scores)
     return scores
@@ -85,7 +85,7 @@ def score(candidate: Embedded, reference: Embedded, spec: QualityParams, seed: i
 
 def copies_of_training(candidate: Embedded, ref: ClassReference) -> float:
     """Share of ``candidate`` closer to a training image of its class than the near-copy threshold."""
-    return quality.near_copy_share(candidate.pixels, ref.train_pixels, ref.near_copy_threshold)
+    return measures.near_copy_share(candidate.pixels, ref.train_pixels, ref.near_copy_threshold)
 
 
 def score_class(candidate: Embedded, ref: ClassReference, spec: QualityParams, seed: int) -> dict[str, float]:
@@ -95,6 +95,13 @@ def score_class(candidate: Embedded, ref: ClassReference, spec: QualityParams, s
 def floor_of_class(ref: ClassReference, spec: QualityParams, seed: int) -> dict[str, float]:
     """The same metrics for real images the generator never saw: what a perfect generator scores."""
     return score_class(ref.floor_half, ref, spec, seed)
+
+
+def references(extractor: FeatureExtractor, holdout: tuple[np.ndarray, np.ndarray], train: tuple[np.ndarray, np.ndarray],
+               labels: list[int], spec: QualityParams) -> dict[int, ClassReference]:
+    """Every class's yardsticks, from the (images, labels) of the holdout and the training split."""
+    return {label: class_reference(extractor, holdout[0][holdout[1] == label], train[0][train[1] == label], index, spec)
+            for index, label in enumerate(labels)}
 
 
 def is_better(metric: str, value: float, than: float) -> bool:

@@ -1,4 +1,4 @@
-"""The attention stage: where cnn-5l looks on real and synthetic test digits, and whether study 1's
+"""Stage ``explain``: where cnn-5l looks on real and synthetic test digits, and whether study 1's
 CNNs trained on real, augmented and synthetic data look at the same places.
 
 Every comparison is read against two references: a second training of the first source's CNN
@@ -14,15 +14,15 @@ import keras
 import numpy as np
 import pandas as pd
 
-from synthset import paths, tracking
-from synthset.attention import METHODS, attention_maps, compare, last_conv_layer, randomised_copy, sanity_check
+from synthset import paths, stages, tracking
 from synthset.config import Params
-from synthset.datasets import class_indices
+from synthset.data.archives import class_indices
 from synthset.errors import SynthsetError
-from synthset.generate import MANIFEST, load_synthetic
 from synthset.imaging import heatmap_overlay, image_grid, save_png
 from synthset.io import write_atomically
-from synthset.training.poster import real_test_set
+from synthset.quality.attention import METHODS, attention_maps, compare, last_conv_layer, randomised_copy, sanity_check
+from synthset.stages.study2_inputs import real_test_set
+from synthset.synthetic import load_synthetic, manifest_md5
 from synthset.versions import file_md5
 
 EXPLAINED = "cnn_5l"  # the poster's best classifier, whose maps are drawn on both test sets
@@ -41,7 +41,7 @@ def _models(params: Params, dataset: str) -> dict[str, object]:
     """Model files by name: cnn-5l, study 1's compared CNNs and, with two or more seeds, a second
     training of the first source."""
     sources = params.study2.attention.sources
-    files = {EXPLAINED: paths.poster_dir(dataset, EXPLAINED) / "model.keras",
+    files = {EXPLAINED: paths.study2_model(dataset, EXPLAINED),
              **{source: paths.classifier_model(dataset, source, params.seed) for source in sources}}
     if params.classifier.seeds > 1:
         files[sources[0] + OTHER_SEED] = paths.classifier_model(dataset, sources[0], params.seed + 1)
@@ -68,13 +68,13 @@ def _grid(images: np.ndarray, columns_of_maps: list[np.ndarray], labels: np.ndar
     return grid.repeat(_ZOOM, axis=0).repeat(_ZOOM, axis=1)
 
 
-def explain_classifiers(params: Params, dataset: str) -> dict:
+def run(params: Params, dataset: str) -> dict:
     """Draw the map grids, compare the maps, run the sanity check; write the metrics and log the run."""
     settings = params.study2.attention
     classes = params.data.labels
     real_images, real_labels, real_md5 = real_test_set(params, dataset)
     test_sets = {"real": (real_images, real_labels),
-                 "synthetic": load_synthetic(dataset, classes, paths.synthetic_test_dir(dataset))}
+                 "synthetic": load_synthetic(paths.synthetic_test_dir(dataset), classes)}
     files = _models(params, dataset)
 
     maps, layers = {name: {} for name in test_sets}, {}
@@ -129,8 +129,8 @@ def explain_classifiers(params: Params, dataset: str) -> dict:
         partial.write_text(json.dumps(summary, indent=2) + "\n")
 
     inputs = {name: file_md5(path) for name, path in files.items()}
-    inputs |= {"real_test": real_md5, "synthetic_test": file_md5(paths.synthetic_test_dir(dataset) / MANIFEST)}
-    with tracking.stage_run(dataset, "attention", f"{dataset}-attention", inputs) as tracker:
+    inputs |= {"real_test": real_md5, "synthetic_test": manifest_md5(paths.synthetic_test_dir(dataset))}
+    with tracking.stage_run(dataset, stages.EXPLAIN, f"{dataset}-attention", inputs) as tracker:
         tracker.log_params({"attention": settings.model_dump(), "grad_cam_layers": layers})
         tracker.log_metrics({f"{method}.{test_set}.{pair}.{measure}": value
                              for method, by_set in similarity.items() for test_set, by_pair in by_set.items()

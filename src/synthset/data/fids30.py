@@ -21,6 +21,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 from PIL import Image, ImageOps
 
+from synthset.config import Fids30Params
 from synthset.errors import SynthsetError
 from synthset.io import write_atomically
 
@@ -277,3 +278,40 @@ def split_per_class(labels: np.ndarray, validation_fraction: float = 0.2,
         train.append(shuffled[n_validation:])
     return (np.sort(np.concatenate(train)).astype(np.int64),
             np.sort(np.concatenate(validation)).astype(np.int64))
+
+
+def raw_data_problem(spec: Fids30Params, folder: Path, params_file: str) -> str | None:
+    """What ``folder`` lacks of the selected classes and how to get it; None when it is complete."""
+    absent = [name for name in spec.classes if not any((folder / name).glob("*"))]
+    if not absent and (folder / MANIFEST_NAME).is_file():
+        return None
+    what = f"{folder}/ lacks class(es) {', '.join(absent)}" if absent else f"{folder}/ has no {MANIFEST_NAME}"
+    source = Path(spec.source)
+    if source.exists():
+        how = f"import them from fids30.source '{source}' with `synthset fetch-fids30` (or `dvc pull`)"
+    else:
+        how = (f"fids30.source '{source}' does not exist: {DOWNLOAD_HINT}, then run `synthset fetch-fids30`; "
+               f"or remove fids30 from `datasets` in {params_file} to run MNIST only")
+    return f"{what}: {how}"
+
+
+def split(spec: Fids30Params, seed: int, folder: Path) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict]:
+    """Decode the imported photos in ``folder`` to ``image_shape`` and split each class with ``seed``.
+
+    Returns the splits and a record of which photo went where (and which were skipped as
+    unreadable), written beside the splits so that the split itself is versioned with them.
+    """
+    if not folder.is_dir():
+        raise SynthsetError(f"{folder}: missing; import FIDS30 first with `synthset fetch-fids30`, which copies "
+                            f"the classes from fids30.source ({spec.source}). {DOWNLOAD_HINT}")
+    loaded = load_class_images(folder, spec.classes, spec.image_shape[0], spec.resize, spec.on_corrupt)
+    train, validation = split_per_class(loaded.labels, spec.validation_fraction, seed)
+    holdout = train
+    if spec.holdout_per_class:
+        keep = np.concatenate([train[loaded.labels[train] == label][-spec.holdout_per_class:]
+                               for label in spec.labels])
+        train, holdout = np.setdiff1d(train, keep), np.sort(keep)
+    parts = {"train": train, "holdout": holdout, "validation": validation}
+    files = np.asarray(loaded.files)
+    record = {"skipped": loaded.skipped, "files": {name: files[indices].tolist() for name, indices in parts.items()}}
+    return {name: (loaded.images[indices], loaded.labels[indices]) for name, indices in parts.items()}, record

@@ -1,4 +1,4 @@
-"""Label audit of the synthetic test set: where the real-trained cnn-5l disputes the generator's label.
+"""Stage ``audit_labels``: label audit of the synthetic test set, where the real-trained cnn-5l disputes the generator's label.
 
 The poster labelled its synthetic test images by hand; ours carry the label of the per-class
 generator that drew them. That label can be wrong (a "7" generator drawing something like a 9),
@@ -13,11 +13,11 @@ import json
 import keras
 import numpy as np
 
-from synthset import paths, tracking
+from synthset import paths, stages, tracking
 from synthset.config import Params
-from synthset.generate import MANIFEST, load_synthetic
 from synthset.imaging import image_grid, save_png
 from synthset.io import write_atomically
+from synthset.synthetic import load_synthetic, manifest_md5
 from synthset.versions import file_md5
 
 AUDITOR = "cnn_5l"
@@ -29,12 +29,12 @@ def predicted_labels(model: keras.Model, images: np.ndarray, classes: list[int])
     return np.asarray(classes)[np.argmax(probabilities, axis=1)]
 
 
-def audit_labels(params: Params, dataset: str) -> dict:
+def run(params: Params, dataset: str) -> dict:
     """Count and draw, per class, the synthetic test images whose label cnn-5l disputes."""
     classes = params.data.labels
-    model_file = paths.poster_dir(dataset, AUDITOR) / "model.keras"
+    model_file = paths.study2_model(dataset, AUDITOR)
     model = keras.saving.load_model(model_file)
-    images, labels = load_synthetic(dataset, classes, paths.synthetic_test_dir(dataset))
+    images, labels = load_synthetic(paths.synthetic_test_dir(dataset), classes)
     predicted = predicted_labels(model, images, classes)
     disputed = predicted != labels
 
@@ -56,8 +56,8 @@ def audit_labels(params: Params, dataset: str) -> dict:
     with write_atomically(paths.label_audit_summary(dataset)) as partial:
         partial.write_text(json.dumps(summary, indent=2) + "\n")
 
-    inputs = {"auditor": file_md5(model_file), "synthetic_test": file_md5(paths.synthetic_test_dir(dataset) / MANIFEST)}
-    with tracking.stage_run(dataset, "audit_labels", f"{dataset}-label-audit", inputs) as tracker:
+    inputs = {"auditor": file_md5(model_file), "synthetic_test": manifest_md5(paths.synthetic_test_dir(dataset))}
+    with tracking.stage_run(dataset, stages.AUDIT_LABELS, f"{dataset}-label-audit", inputs) as tracker:
         tracker.log_metrics({"disputed_share": summary["disputed_share"],
                              **{f"disputed_share_class_{k}": v["disputed_share"] for k, v in per_class.items()}}, step=0)
         tracker.log_artifact(paths.label_audit_summary(dataset))

@@ -1,0 +1,29 @@
+"""The pipeline's stages: thin entry points that ``dvc.yaml`` calls through ``synthset <command>``.
+
+Each module is one stage: it loads what the stage reads (paths), calls the library (data,
+training, quality, synthetic) and writes the declared outputs and its MLflow run. The names
+below are the stages' names in ``dvc.yaml``; MLflow runs carry them as ``synthset.stage`` and the
+report finds runs by them, so all three agree.
+"""
+
+CHECK_DATA = "check_data"
+PREPARE = "prepare"
+TRAIN_GAN = "train_gan"
+TRAIN_FEATURES = "train_features"
+SELECT_EPOCHS = "select_epochs"
+GENERATE = "generate"
+ASSESS = "assess_quality"
+EVALUATE = "evaluate"
+GENERATE_TEST = "generate_test"
+TRAIN_STUDY2 = "train_study2"
+TRAIN_SEMI = "train_semi"
+TRAIN_SSL_GAN = "train_ssl_gan"
+AUDIT_LABELS = "audit_labels"
+EXPLAIN = "explain"
+EVALUATE_STUDY2 = "evaluate_study2"
+REPORT = "report"
+
+
+def classifier_stage(source: str) -> str:
+    """Study 1's CNN has one stage per training source: ``train_cnn_<source>``."""
+    return f"train_cnn_{source}"

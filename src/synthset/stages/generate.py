@@ -1,0 +1,32 @@
+"""Stage ``generate``: the synthetic training set, ``generate.images_per_class`` images of every class."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+
+from synthset import paths
+from synthset.config import Params
+from synthset.synthetic import chosen_checkpoint, sample, write_set
+
+
+def draw(params: Params, dataset: str, out_dir: Path, counts: dict[int, int], noise_stream: int) -> Path:
+    """Each class's chosen generator draws its count; each (class, noise stream) has its own noise,
+    so the training set and study 2's test set never share a draw."""
+    spec = params.generate
+
+    def classes():
+        for label, count in counts.items():
+            checkpoint = chosen_checkpoint(paths.gan_dir(dataset, label), label, spec.epoch, paths.epoch_choice(dataset))
+            generator = keras.saving.load_model(checkpoint, compile=False)
+            images = sample(generator, count, params.gan.latent_dim, seed=(params.seed, label, noise_stream),
+                            batch_size=spec.batch_size)
+            yield label, images, checkpoint
+
+    return write_set(out_dir, classes(), counts)
+
+
+def run(params: Params, dataset: str) -> Path:
+    counts = {label: params.generate.images_per_class for label in params.data.labels}
+    return draw(params, dataset, paths.synthetic_dir(dataset), counts, noise_stream=0)

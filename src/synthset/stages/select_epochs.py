@@ -1,0 +1,69 @@
+"""Stage ``select_epochs``: score every kept generator checkpoint of every class, choose one per class.
+
+Writes the per-epoch curves (DVC plots) and the choice table (DVC metrics, like the paper's Table 1).
+"""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import pandas as pd
+
+from synthset import paths, stages, tracking
+from synthset.config import QUALITY_METRICS, Params
+from synthset.io import write_atomically
+from synthset.quality.selection import best_epoch, score_checkpoints
+from synthset.stages.scoring_inputs import feature_extractor, references
+from synthset.synthetic import kept_checkpoints
+from synthset.versions import file_md5
+
+
+def run(params: Params, dataset: str) -> pd.DataFrame:
+    spec = params.quality
+    metric = spec.selection_metric
+    extractor = feature_extractor(params, dataset)
+    refs = references(params, dataset, extractor)
+    curves = []
+    for index, (label, ref) in enumerate(refs.items()):
+        generators = ((epoch, keras.saving.load_model(checkpoint, compile=False))
+                      for epoch, checkpoint in kept_checkpoints(paths.gan_dir(dataset, label)).items())
+        curve = score_checkpoints(generators, ref, extractor, index, spec, params.gan.latent_dim,
+                                  noise_seed=params.seed + 7919 * label, seed=params.seed)
+        curve.insert(0, "class", label)
+        epoch = best_epoch(curve, metric)
+        print(f"[select {dataset}] class {label}: epoch {epoch} (of {', '.join(map(str, curve['epoch']))}) by {metric} "
+              f"({curve.set_index('epoch').loc[epoch, metric]:.4g}; real-vs-real floor "
+              f"{curve[metric + '_floor'].iloc[0]:.4g})", flush=True)
+        curves.append(curve)
+
+    curves = pd.concat(curves, ignore_index=True)
+    table = {"metric": metric, "classes": {}}
+    for label, curve in curves.groupby("class"):
+        epoch = best_epoch(curve, metric)
+        value = curve.set_index("epoch").loc[epoch, metric]
+        table["classes"][str(label)] = {"epoch": epoch, metric: round(float(value), 6)}
+    with write_atomically(paths.quality_by_epoch(dataset)) as partial:
+        curves.to_csv(partial, index=False, float_format="%.6g")
+    wide = curves.pivot(index="epoch", columns="class", values=metric).add_prefix("class_").reset_index()
+    with write_atomically(paths.selection_curve(dataset)) as partial:
+        wide.to_csv(partial, index=False, float_format="%.6g")
+    with write_atomically(paths.epoch_choice(dataset)) as partial:
+        partial.write_text(json.dumps(table, indent=2) + "\n")
+    _track(params, dataset, curves, table)
+    return curves
+
+
+def _track(params: Params, dataset: str, curves: pd.DataFrame, table: dict) -> None:
+    inputs = {"holdout": file_md5(paths.real_split(dataset, "holdout")),
+              "feature_network": file_md5(paths.feature_network(dataset))}
+    with tracking.stage_run(dataset, stages.SELECT_EPOCHS, f"{dataset}-epoch-selection", inputs) as tracker:
+        tracker.log_params({"quality": params.quality.model_dump(), "checkpoint_every": params.gan.checkpoint_every})
+        for label, entry in table["classes"].items():
+            tracker.log_metrics({f"chosen_epoch_class_{label}": entry["epoch"]}, step=0)
+        # One series per metric and class, the epoch as step: all in a few batched calls.
+        wide = curves.pivot(index="epoch", columns="class", values=list(QUALITY_METRICS))
+        wide.columns = [f"{name}_class_{label}" for name, label in wide.columns]
+        tracker.log_step_metrics(wide.rename_axis("step").reset_index().to_dict("records"), list(wide.columns))
+        tracker.log_artifact(paths.quality_by_epoch(dataset))
+        tracker.log_artifact(paths.epoch_choice(dataset))

@@ -1,0 +1,147 @@
+"""Stage ``train_gan``: every class's GAN of a dataset, one after the other in one process, resumably.
+
+Around the library trainer (``training.gan.train_gan``) this adds what the pipeline needs: the
+training split, checkpoints of every kept epoch and sample grids in the stage's output, the full
+training state under ``artifacts/.resume`` for an interrupted run, and one MLflow run per class.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from synthset import paths, stages, tracking
+from synthset.config import Params
+from synthset.data.archives import images_of_class
+from synthset.training.callbacks import (AtomicBackupAndRestore, EpochTimer, EpochToTracker, GeneratorSnapshots,
+                                        StepHistory)
+from synthset.training.gan import STEP_METRICS, steps_per_epoch, train_gan
+from synthset.versions import file_md5
+
+
+@dataclass
+class Attempt:
+    """What an interrupted training left behind in its work directory."""
+
+    work_dir: Path
+    key: str
+
+    @property
+    def state_file(self) -> Path:
+        return self.work_dir / "attempt.json"
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.work_dir / "backup"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.work_dir / "run"
+
+    def start(self) -> tuple[str | None, int]:
+        """(MLflow run id, epochs done) of a matching earlier attempt, else (None, 0) on a clean slate."""
+        if self.state_file.exists():
+            state = json.loads(self.state_file.read_text())
+            if state.get("key") == self.key:
+                metadata = self.backup_dir / "training_metadata.json"
+                epochs_done = json.loads(metadata.read_text())["epoch"] if metadata.exists() else 0
+                return state.get("mlflow_run_id"), epochs_done
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        self.work_dir.mkdir(parents=True)
+        return None, 0
+
+    def record(self, run_id: str) -> None:
+        self.state_file.write_text(json.dumps({"key": self.key, "mlflow_run_id": run_id}))
+
+    @property
+    def done_dir(self) -> Path:
+        return self.work_dir / "done"
+
+    def is_done(self) -> bool:
+        """Whether an earlier attempt with the same settings and data already finished this class."""
+        if not (self.state_file.exists() and self.done_dir.is_dir()):
+            return False
+        return json.loads(self.state_file.read_text()).get("key") == self.key
+
+    def complete(self) -> None:
+        """Keep the finished run until every class is done: DVC empties the stage's outputs when
+        an interrupted stage re-runs, and a finished class should not train again."""
+        self.run_dir.rename(self.done_dir)
+
+    def finish(self, out_dir: Path) -> None:
+        """Move the completed run into the DVC output in one rename and forget the attempt."""
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.done_dir.rename(out_dir)
+        shutil.rmtree(self.work_dir)
+
+
+def run(params: Params, dataset: str, labels: list[int]) -> list[Path]:
+    """Train the GAN of each class in ``labels``, one after the other in this process (one
+    TensorFlow start-up and one XLA compile for all), then move them into the stage's output."""
+    attempts = [train_class(params, dataset, label) for label in labels]
+    outputs = []
+    for label, attempt in zip(labels, attempts, strict=True):
+        attempt.finish(paths.gan_dir(dataset, label))
+        outputs.append(paths.gan_dir(dataset, label))
+    return outputs
+
+
+def train_class(params: Params, dataset: str, label: int) -> Attempt:
+    """Train the GAN of class ``label`` on the training split; return the finished attempt.
+
+    A run killed mid-training leaves its last epoch checkpoint in ``artifacts/.resume``; the next
+    call with the same settings and data continues from there, in the same MLflow run, and a class
+    that had finished is not trained again.
+    """
+    gan = params.gan
+    train_file = paths.real_split(dataset, "train")
+    images = images_of_class(train_file, label, gan.train_images_per_class)
+    seed = params.seed * 1000 + label
+
+    inputs = {"train": file_md5(train_file)}
+    settings = {"gan": gan.model_dump(), "image_shape": params.data.image_shape, "seed": params.seed}
+    attempt = Attempt(paths.gan_work_dir(dataset, label), tracking.fingerprint(settings, inputs, label))
+    if attempt.is_done():
+        print(f"[gan {dataset}/{label}] finished by an earlier attempt with these settings: kept", flush=True)
+        return attempt
+    resume_id, epochs_done = attempt.start()
+
+    group = tracking.RunGroup(f"{dataset}-gans", tracking.fingerprint(settings, inputs, "gan-parent"), settings)
+    with tracking.stage_run(dataset, stages.TRAIN_GAN, f"{dataset}-gan-class-{label}", inputs, group=group,
+                            resume_id=resume_id, label=label) as tracker:
+        attempt.record(tracker.run_id)
+        if epochs_done:
+            message = f"resuming class {label} from its epoch {epochs_done} checkpoint ({attempt.work_dir})"
+            print(f"[gan {dataset}/{label}] {message}", flush=True)
+            tracker.set_tags({"synthset.resumed_from_epoch": epochs_done})
+            tracker.log_text(message, f"resume_after_epoch_{epochs_done}.txt")
+        tracker.log_params({**tracking.flatten(settings), "label": label, "train_images": len(images)})
+
+        noise = np.random.default_rng(seed).standard_normal((gan.sample_grid_size**2, gan.latent_dim)).astype("float32")
+        per_epoch = steps_per_epoch(len(images), gan.batch_size)
+        history = StepHistory(paths.gan_history(attempt.run_dir), STEP_METRICS, per_epoch)
+        history.truncate_to(epochs_done)
+        grid_path = lambda epoch: paths.sample_grid(attempt.run_dir, epoch)  # noqa: E731
+        to_tracker = EpochToTracker(tracker, history, grid_path)
+        if epochs_done and (sent := to_tracker.backfill(epochs_done)):
+            print(f"[gan {dataset}/{label}] sent {sent} checkpointed epoch(s) MLflow had not received", flush=True)
+        trained = train_gan(gan, images, seed=seed, callbacks=[
+            history,
+            GeneratorSnapshots(lambda epoch: paths.generator_checkpoint(attempt.run_dir, epoch), grid_path, noise,
+                               gan.sample_grid_size, gan.checkpoint_every, gan.epochs),
+            EpochTimer(f"gan {dataset}/{label}", gan.epochs),
+            # An epoch counts as done once its checkpoint is written, after its history and
+            # snapshots; only then does the tracker hear of it.
+            AtomicBackupAndRestore(str(attempt.backup_dir), double_checkpoint=True),
+            to_tracker,
+        ])
+        tracker.log_keras_model(trained.generator, "generator", noise[:4])
+        tracker.log_artifact(paths.gan_history(attempt.run_dir))
+    attempt.complete()
+    return attempt

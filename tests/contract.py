@@ -1,0 +1,222 @@
+"""What the code says each pipeline stage needs, read from the code itself, to check ``dvc.yaml`` against.
+
+- modules: a stage's command is parsed with the CLI's own parser; the modules it imports are those
+  the CLI imports at its top, those its handler imports, and, transitively, every ``synthset``
+  module those import (at any level, in any function: a superset, never less);
+- settings: every ``params.<name>`` or ``project.<name>`` read in those modules names a section
+  (or ``seed``, ``datasets``, a dataset's ``data``) whose places (``config.places``) the stage must
+  declare;
+- outputs: every out, metric and plot path must be one that a function of ``paths`` produces.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+SRC = PROJECT / "src"
+
+
+def module_file(name: str, src: Path = SRC) -> Path | None:
+    """The file of module ``name`` under ``src``, or None when it is not one (a function, a class)."""
+    base = src.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported(tree: ast.AST, src: Path) -> set[str]:
+    """The synthset modules an AST imports: ``import synthset.x`` and ``from synthset.x import y``
+    (y counts when it is a module itself)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == "synthset"}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "synthset":
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names
+                      if module_file(f"{node.module}.{alias.name}", src)}
+    with_packages = set()
+    for name in found:  # importing a.b.c runs a/__init__ and a/b/__init__ first
+        parts = name.split(".")
+        with_packages |= {".".join(parts[:n]) for n in range(1, len(parts) + 1)}
+    return {name for name in with_packages if module_file(name, src)}
+
+
+def closure(start: set[str], src: Path = SRC) -> set[str]:
+    """``start`` and every synthset module they import, transitively."""
+    seen, todo = set(), list(start)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo.extend(_imported(ast.parse(module_file(name, src).read_text()), src) - seen)
+    return seen
+
+
+def parse_command(cmd: str):
+    """The CLI's own parse of a ``synthset ...`` command line (SystemExit when it does not parse)."""
+    from synthset.cli import build_parser
+
+    words = shlex.split(cmd)
+    assert words[0] == "synthset", f"{cmd!r}: not a synthset command"
+    return build_parser().parse_args(words[1:])
+
+
+def command_modules(cmd: str, src: Path = SRC) -> set[str]:
+    """Every synthset module a ``synthset ...`` command imports: the CLI's top-level imports, its
+    handler's imports, and theirs, transitively."""
+    handler = parse_command(cmd).run
+    cli_tree = ast.parse((src / "synthset" / "cli.py").read_text())
+    top_level = ast.Module([node for node in cli_tree.body if isinstance(node, (ast.Import, ast.ImportFrom))], [])
+    start = _imported(top_level, src) | _imported(ast.parse(inspect.getsource(handler).strip()), src)
+    return {"synthset.cli"} | closure(start - {"synthset.cli"}, src)  # the CLI's other handlers do not run
+
+
+SETTINGS_NAMES = ("params", "project")  # what the code calls a settings object, by convention
+SETTINGS_KEYS = ("seed", "datasets")
+
+
+def settings_read(modules: set[str], cmd: str, src: Path = SRC) -> set[str]:
+    """The attributes read off a settings object in ``modules`` (of the CLI, only in the command's
+    handler and the helpers it calls): sections, ``data``, ``data_of``, a dataset's name, ``seed``,
+    ``datasets``."""
+    from synthset import cli, config
+
+    known = {*config.SECTIONS, *config.DATASETS, *SETTINGS_KEYS, "data", "data_of"}
+    trees = [ast.parse(module_file(name, src).read_text()) for name in modules if name != "synthset.cli"]
+    trees += [ast.parse(inspect.getsource(function).strip()) for function in (parse_command(cmd).run, cli._params)]
+    read = set()
+    for tree in trees:
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and node.attr in known and isinstance(node.value, ast.Name)
+                    and node.value.id in SETTINGS_NAMES):
+                read.add(node.attr)
+    return read
+
+
+def required_params(read: set[str], datasets: list[str], scale: str) -> set[str]:
+    """The params.yaml keys a stage reading ``read`` for ``datasets`` at ``scale`` must declare."""
+    from synthset import config
+
+    required = {key for key in read if key in SETTINGS_KEYS}
+    for dataset in datasets:
+        for attr in read:
+            if attr == "data":
+                required |= set(config.places("data", dataset, scale))
+            elif attr == "data_of":
+                required |= {key for d in config.DATASETS for key in config.places("data", d, scale)}
+            elif attr in config.DATASETS:
+                required |= set(config.places("data", attr, scale))
+            elif attr in config.SECTIONS and attr in config.sections_of(dataset):
+                required |= set(config.places(attr, dataset, scale))
+    return required
+
+
+def covered(path: str, declared: list[str]) -> bool:
+    """Whether a file is among ``declared`` paths, itself or under a declared folder."""
+    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in declared)
+
+
+def key_covered(key: str, declared: list[str]) -> bool:
+    return any(key == d or key.startswith(d + ".") for d in declared)
+
+
+def producible_paths(params_file: Path = PROJECT / "params.yaml") -> set[str]:
+    """Every path a function of ``paths`` returns for the names the pipeline uses."""
+    from synthset import config, paths
+
+    project = config.load(params_file)
+    study2 = config.load(params_file, dataset=config.STUDY2_DATASETS[0]).study2
+    domains = {
+        "dataset": list(config.DATASETS),
+        "label": sorted({label for d in config.DATASETS for label in project.data_of(d).labels}),
+        "source": list(config.SOURCES),
+        "split": ["train", "holdout", "validation"],
+        "name": [*config.STUDY2_MODELS, *map(paths.semi_name, config.SEMI_VARIANTS),
+                 *map(paths.ssl_gan_name, study2.ssl.labels)],
+        "seed": list(range(project.seed, project.seed + 5)),
+    }
+    found = {str(value) for value in vars(paths).values() if isinstance(value, Path)}
+    for name, function in inspect.getmembers(paths, inspect.isfunction):
+        if function.__module__ != paths.__name__:
+            continue
+        arguments = list(inspect.signature(function).parameters)
+        if any(argument not in domains for argument in arguments):
+            continue  # e.g. run_dir: relative to another path
+        combos = [{}]
+        for argument in arguments:
+            combos = [{**combo, argument: value} for combo in combos for value in domains[argument]]
+        for combo in combos:
+            value = function(**combo)
+            if isinstance(value, Path):
+                found.add(str(value))
+    return found
+
+
+@dataclass
+class StageReport:
+    name: str
+    missing_modules: list[str] = field(default_factory=list)
+    missing_params: list[str] = field(default_factory=list)
+    unknown_outputs: list[str] = field(default_factory=list)
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.missing_modules:
+            out.append(f"{self.name}: deps lack " + ", ".join(self.missing_modules))
+        if self.missing_params:
+            out.append(f"{self.name}: params lack " + ", ".join(self.missing_params))
+        if self.unknown_outputs:
+            out.append(f"{self.name}: outputs no function of synthset.paths produces: " + ", ".join(self.unknown_outputs))
+        return out
+
+
+def check_stage(name: str, cmd: str, deps: list[str], params: list[str], outputs: list[str], scale: str,
+                datasets: list[str], producible: set[str], src: Path = SRC) -> StageReport:
+    """What ``dvc.yaml`` lacks for one stage, given its resolved command, deps, params and outputs."""
+    modules = command_modules(cmd, src)
+    files = sorted(str(module_file(m, src).relative_to(src.parent)) for m in modules)
+    args = parse_command(cmd)
+    for_datasets = [args.dataset] if getattr(args, "dataset", None) else list(datasets)
+    required = required_params(settings_read(modules, cmd, src), for_datasets, scale)
+    return StageReport(
+        name,
+        missing_modules=[f for f in files if not covered(f, deps)],
+        missing_params=sorted(key for key in required if not key_covered(key, params)),
+        unknown_outputs=sorted(path for path in outputs if path not in producible),
+    )
+
+
+def pipeline_stages(project: Path = PROJECT):
+    """(name, cmd, deps, params, outputs) of every stage ``dvc.yaml`` defines, after DVC's own
+    foreach/matrix expansion."""
+    from dvc.repo import Repo
+
+    with Repo(str(project)) as repo:
+        for stage in repo.index.stages:
+            if not getattr(stage, "cmd", None):
+                continue  # data.dvc
+            deps, params = [], []
+            for dep in stage.deps:
+                if type(dep).__name__ == "ParamsDependency":
+                    params += list(dep.params)
+                else:
+                    deps.append(dep.def_path)
+            yield stage.addressing, stage.cmd, deps, params, [out.def_path for out in stage.outs]
+
+
+def plot_paths(dvc_yaml: dict) -> list[str]:
+    """The files the top-level ``plots:`` of ``dvc.yaml`` draw from."""
+    found = []
+    for entry in dvc_yaml.get("plots", []):
+        for definition in entry.values():
+            y = (definition or {}).get("y", {})
+            found += list(y) if isinstance(y, dict) else []
+    return found

@@ -1,0 +1,111 @@
+"""The map and the code agree: every stage of dvc.yaml declares the modules its command imports, the
+params places of the sections it reads, and outputs that synthset.paths produces; every dvc.yaml
+and MLproject command parses with the CLI's own parser. See tests/contract.py for how each is read."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+
+import pytest
+import yaml
+
+from contract import (PROJECT, check_stage, command_modules, module_file, parse_command, pipeline_stages, plot_paths,
+                      producible_paths, settings_read)
+from synthset import config
+
+
+@pytest.fixture(scope="module")
+def stages():
+    return list(pipeline_stages())
+
+
+@pytest.fixture(scope="module")
+def producible():
+    return producible_paths()
+
+
+def _problems(stages, producible, src=None) -> list[str]:
+    project = config.load(PROJECT / "params.yaml")
+    scale = config.selected_scale(PROJECT / "params.yaml")
+    extra = {} if src is None else {"src": src}
+    return [problem for name, cmd, deps, params, outs in stages
+            for problem in check_stage(name, cmd, deps, params, outs, scale, project.datasets, producible, **extra).problems()]
+
+
+def test_every_stage_declares_its_modules_params_and_outputs(stages, producible):
+    assert len(stages) > 30  # every dataset's stages, expanded by DVC itself
+    assert _problems(stages, producible) == []
+
+
+def test_top_level_plots_draw_files_the_pipeline_writes(producible):
+    plots = plot_paths(yaml.safe_load((PROJECT / "dvc.yaml").read_text()))
+    assert plots and [path for path in plots if path not in producible] == []
+
+
+def test_every_mlproject_command_parses_with_the_cli(stages):
+    entry_points = yaml.safe_load((PROJECT / "MLproject").read_text())["entry_points"]
+    for name, entry in entry_points.items():
+        command = entry["command"]
+        if not command.startswith("synthset"):
+            continue
+        defaults = {key: spec["default"] for key, spec in entry.get("parameters", {}).items()}
+        parse_command(command.format(**defaults))
+    cli_commands = {parse_command(cmd).command for _, cmd, *_ in stages}
+    mlproject_commands = {entry["command"].split()[1] for entry in entry_points.values()
+                          if entry["command"].startswith("synthset")}
+    assert cli_commands <= mlproject_commands, "every pipeline stage is an MLproject entry point"
+
+
+def test_a_module_removed_from_a_stages_deps_is_caught(stages, producible):
+    name, cmd, deps, params, outs = next(stage for stage in stages if stage[0].endswith("train_gan@mnist"))
+    assert "src/synthset/training/gan.py" in deps
+    crippled = [(name, cmd, [d for d in deps if d != "src/synthset/training/gan.py"], params, outs)]
+    assert _problems(crippled, producible) == [f"{name}: deps lack src/synthset/training/gan.py"]
+
+
+def test_a_params_place_removed_from_a_stage_is_caught(stages, producible):
+    name, cmd, deps, params, outs = next(stage for stage in stages if stage[0].endswith("train_gan@fids30"))
+    crippled = [(name, cmd, deps, [p for p in params if p != "fids30.gan"], outs)]
+    assert _problems(crippled, producible) == [f"{name}: params lack fids30.gan"]
+
+
+def test_a_path_renamed_in_paths_only_is_caught(stages, monkeypatch):
+    from synthset import paths
+
+    original = paths.epoch_choice
+    monkeypatch.setattr(paths, "epoch_choice", lambda dataset: original(dataset).with_name("chosen_epochs.json"))
+    problems = _problems([s for s in stages if "select_epochs@" in s[0]], producible_paths())
+    assert problems and all("metrics/" in p and "epoch_choice.json" in p for p in problems)
+
+
+def test_a_new_import_in_library_code_reaches_the_stages_that_import_it(tmp_path):
+    """The closure follows imports through the library: a metric module newly imported by the
+    selection library becomes a dependency of select_epochs, not of train_gan."""
+    src = tmp_path / "src"
+    shutil.copytree(PROJECT / "src" / "synthset", src / "synthset", ignore=shutil.ignore_patterns("__pycache__"))
+    (src / "synthset" / "quality" / "novelty.py").write_text("SCORE = 1\n")
+    selection = src / "synthset" / "quality" / "selection.py"
+    selection.write_text(selection.read_text() + "\nfrom synthset.quality import novelty  # noqa: E402,F401\n")
+    assert "synthset.quality.novelty" in command_modules("synthset select-epochs mnist", src)
+    assert "synthset.quality.novelty" not in command_modules("synthset train-gan mnist", src)
+
+
+def test_settings_read_follow_the_code(tmp_path):
+    """A stage that starts reading a section must declare it: the reads come from the code."""
+    src = tmp_path / "src"
+    shutil.copytree(PROJECT / "src" / "synthset", src / "synthset", ignore=shutil.ignore_patterns("__pycache__"))
+    cmd = "synthset train-features mnist"
+    before = settings_read(command_modules(cmd, src), cmd, src)
+    assert {"features", "data", "seed"} <= before and "quality" not in before
+    stage = src / "synthset" / "stages" / "train_features.py"
+    stage.write_text(stage.read_text() + textwrap.dedent('''
+        def _threshold(params):
+            return params.quality.near_copy_quantile
+        '''))
+    assert "quality" in settings_read(command_modules(cmd, src), cmd, src)
+
+
+def test_every_dvc_command_is_a_synthset_command(stages):
+    for name, cmd, *_ in stages:
+        assert module_file("synthset.cli") and parse_command(cmd).run, name
