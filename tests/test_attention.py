@@ -119,9 +119,9 @@ def test_explain_stage_writes_grids_metrics_and_an_mlflow_run(project, trained_c
     images, labels = draw_digits(3, seed=7)
     save_images(paths.real_split("mnist", "validation"), images[..., None], labels)
     write_synthetic(paths.synthetic_test_dir("mnist"), {c: images[labels == c][..., None] for c in range(10)})
-    paths.poster_dir("mnist", "cnn_5l").mkdir(parents=True)
+    paths.study2_dir("mnist", "cnn_5l").mkdir(parents=True)
     build_study2_classifier("cnn_5l", image_shape=(28, 28, 1), num_classes=10).save(
-        paths.poster_dir("mnist", "cnn_5l") / "model.keras")
+        paths.study2_model("mnist", "cnn_5l"))
     for source in params.study2.attention.sources:
         paths.classifier_dir("mnist", source).mkdir(parents=True)
         model.save(paths.classifier_model("mnist", source, params.seed))
@@ -143,7 +143,7 @@ def test_explain_stage_writes_grids_metrics_and_an_mlflow_run(project, trained_c
 
     client = mlflow.MlflowClient()
     run = client.search_runs([client.get_experiment_by_name("synthset-mnist").experiment_id],
-                             filter_string="tags.`synthset.stage` = 'attention'")[0]
+                             filter_string="tags.`synthset.stage` = 'explain'")[0]
     assert run.info.status == "FINISHED"
     assert run.data.metrics["grad_cam.real_images.real_vs_synthetic.rank_correlation"] == 1.0
     assert {a.path for a in client.list_artifacts(run.info.run_id, "attention")} == {

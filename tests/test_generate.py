@@ -29,7 +29,7 @@ def test_generation_writes_uint8_archives_and_a_manifest(project):
     params = config.load(dataset="mnist")
     _fake_generators(params, params.mnist.classes)
     generate_dataset(params, "mnist")
-    images, labels = load_synthetic("mnist", params.mnist.classes)
+    images, labels = load_synthetic(paths.synthetic_dir("mnist"), params.mnist.classes)
     count = params.generate.images_per_class
     assert images.dtype == np.uint8 and images.shape == (10 * count, 28, 28, 1)
     assert np.bincount(labels).tolist() == [count] * 10
@@ -53,10 +53,10 @@ def test_incomplete_or_altered_dataset_is_refused(project):
     archive = paths.synthetic_archive(paths.synthetic_dir("mnist"), 4)
     archive.write_bytes(archive.read_bytes()[:-10])
     with pytest.raises(SynthsetError, match="class_4.npz: missing or changed"):
-        load_synthetic("mnist", params.mnist.classes)
+        load_synthetic(paths.synthetic_dir("mnist"), params.mnist.classes)
     (paths.synthetic_dir("mnist") / "manifest.json").unlink()
     with pytest.raises(SynthsetError, match="incomplete"):
-        load_synthetic("mnist", params.mnist.classes)
+        load_synthetic(paths.synthetic_dir("mnist"), params.mnist.classes)
 
 
 def test_generation_uses_the_selected_epoch_of_each_class(project):
@@ -93,5 +93,5 @@ def test_synthetic_test_set_matches_the_real_test_set_class_by_class(project):
     _, real_labels, _ = real_test_set(params, "mnist")
     _, synthetic_labels = load_images(paths.synthetic_archive(directory, 5))
     assert len(synthetic_labels) == (real_labels == 5).sum() == 2
-    assert np.bincount(load_synthetic("mnist", params.mnist.classes, directory)[1]).tolist() == \
+    assert np.bincount(load_synthetic(directory, params.mnist.classes)[1]).tolist() == \
         np.bincount(real_labels).tolist()

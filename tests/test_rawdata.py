@@ -7,7 +7,9 @@ import pytest
 import yaml
 
 from conftest import copy_project, pipeline_environment, write_tiny_fids30, write_tiny_mnist
-from synthset import config, rawdata
+from synthset import config
+from synthset.data import mnist
+from synthset.stages import check_data
 from synthset.errors import SynthsetError
 
 FRUITS = ["apples", "limes"]
@@ -16,23 +18,23 @@ FRUITS = ["apples", "limes"]
 def _params(project, source=None, **changes):
     raw = yaml.safe_load((project / "params.yaml").read_text())
     raw.update(changes)
-    raw["fids30"]["classes"] = FRUITS
+    raw["fids30"]["data"]["classes"] = FRUITS
     if source is not None:
-        raw["fids30"]["source"] = str(source)
+        raw["fids30"]["data"]["source"] = str(source)
     return config.resolve(raw, "params.yaml")
 
 
 def test_present_data_is_recorded(project):
-    record = rawdata.check(_params(project, datasets=["mnist"]))
+    record = check_data.run(_params(project, datasets=["mnist"]))
     assert json.loads((project / "artifacts" / "raw_data.json").read_text()) == record
-    assert record["datasets"] == {"mnist": sorted(rawdata.MNIST_FILES)}
+    assert record["datasets"] == {"mnist": sorted(mnist.FILES)}
 
 
 def test_fids30_not_imported_names_the_command_and_the_source(project):
     source = write_tiny_fids30(project / "download", FRUITS)
     params = _params(project, source, datasets=["mnist", "fids30"])
     with pytest.raises(SynthsetError) as error:
-        rawdata.check(params)
+        check_data.run(params)
     message = str(error.value)
     assert "nothing was run" in message and "apples, limes" in message
     assert "synthset fetch-fids30" in message and str(source) in message
@@ -43,13 +45,13 @@ def test_fids30_not_imported_names_the_command_and_the_source(project):
 def test_fids30_without_a_source_says_where_to_download_it_or_how_to_run_mnist_alone(project):
     params = _params(project, project / "nowhere", datasets=["fids30"])
     with pytest.raises(SynthsetError, match="vicos.si.*remove fids30 from `datasets`"):
-        rawdata.check(params)
+        check_data.run(params)
 
 
 def test_a_missing_mnist_file_is_named(project):
     (project / "data" / "mnist" / "test_labels.npy").unlink()
     with pytest.raises(SynthsetError, match=r"data/mnist/ lacks test_labels.npy: run `synthset fetch-mnist`"):
-        rawdata.check(_params(project, datasets=["mnist"]))
+        check_data.run(_params(project, datasets=["mnist"]))
 
 
 @pytest.mark.e2e

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from synthset.config import STUDY2_MODELS, SOURCES
+from synthset.errors import SynthsetError
 from synthset.report import frames, papers
 
 CURVES = "epoch,train_accuracy,train_loss,val_accuracy,val_loss,train_accuracy_std,train_loss_std,val_accuracy_std,val_loss_std\n"
@@ -54,18 +55,18 @@ def test_a_missing_metrics_file_is_named(workdir):
 
 
 def test_quality_pairs_each_metric_with_its_floor_per_class(workdir):
-    scores = {m: 0.5 for m in frames.QUALITY_METRICS} | {f"{m}_floor": 0.9 for m in frames.QUALITY_METRICS}
+    scores = {m: 0.5 for m in frames.SHOWN_QUALITY_METRICS} | {f"{m}_floor": 0.9 for m in frames.SHOWN_QUALITY_METRICS}
     per_class = {"0": scores | {"fid": 7.0}, "1": scores | {"fid_floor": 2.0}}
     write(workdir / "metrics/fids30/quality.json",
           json.dumps({"quality": {"fids30": scores | {"images_per_class": 15, "per_class": per_class}}}))
     quality = frames.quality("fids30", ["apples", "bananas"]).set_index(["class", "metric"])
-    assert len(quality) == 3 * len(frames.QUALITY_METRICS)
+    assert len(quality) == 3 * len(frames.SHOWN_QUALITY_METRICS)
     assert quality.at[("apples", "fid"), "value"] == 7.0 and quality.at[("bananas", "fid"), "floor"] == 2.0
     assert quality.at[("all", "coverage"), "floor"] == 0.9 and set(quality["images_per_class"]) == {15}
 
 
 def test_quality_by_epoch_keeps_values_and_floors_aligned(workdir):
-    header = "class,epoch," + ",".join(frames.QUALITY_METRICS) + "," + ",".join(f"{m}_floor" for m in frames.QUALITY_METRICS)
+    header = "class,epoch," + ",".join(frames.SHOWN_QUALITY_METRICS) + "," + ",".join(f"{m}_floor" for m in frames.SHOWN_QUALITY_METRICS)
     rows = [f"{label},{epoch}," + ",".join(str(10 * label + epoch + i) for i in range(8)) + "," + ",".join(str(100 + label) for _ in range(8))
             for label in (0, 1) for epoch in (1, 2)]
     write(workdir / "metrics/mnist/quality_by_epoch.csv", "\n".join([header, *rows]) + "\n")
@@ -97,22 +98,31 @@ def log_gan_run(label, d_loss, status="FINISHED"):
     return run.info.run_id
 
 
-def test_gan_curves_come_from_the_newest_finished_run_of_each_class(workdir):
+def test_gan_curves_come_from_each_classs_history_file_and_links_from_mlflow(workdir):
+    """The figures read the DVC-tracked history.csv; MLflow gives only the runs to link to."""
+    write(workdir / "artifacts/mnist/gan/0/history.csv",
+          "step,epoch,d_loss,g_loss,d_acc_real,d_acc_fake\n0,0,1.0,2.0,0.5,0.4\n1,0,0.8,1.6,0.5,0.4\n2,1,0.6,1.2,0.5,0.4\n")
+    write(workdir / "artifacts/mnist/gan/1/history.csv", "step,epoch,d_loss,g_loss,d_acc_real,d_acc_fake\n0,0,0.3,0.6,0.5,0.4\n")
+    curves = frames.gan_curves("mnist", [0, 1], ["zero", "one"])
+    d_loss = curves[(curves["class"] == "zero") & (curves["metric"] == "d_loss")]
+    assert list(d_loss["step"]) == [0, 1, 2] and list(d_loss["value"]) == [1.0, 0.8, 0.6]
+    assert list(curves[(curves["class"] == "one") & (curves["metric"] == "g_loss")]["value"]) == [0.6]
+
     mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
     mlflow.set_experiment("synthset-mnist")
     log_gan_run(0, [9.0, 9.0])
     newest = log_gan_run(0, [1.0, 0.8, 0.6])
     other = log_gan_run(1, [0.3])
     log_gan_run(1, [5.0], status="FAILED")
-    runs = frames.runs("mnist")
-    curves = frames.gan_curves("mnist", runs, ["zero", "one"])
-    assert set(curves["run_id"]) == {newest, other}
-    d_loss = curves[(curves["class"] == "zero") & (curves["metric"] == "d_loss")]
-    assert list(d_loss["step"]) == [0, 1, 2] and list(d_loss["value"]) == [1.0, 0.8, 0.6]
-    assert list(curves[(curves["class"] == "one") & (curves["metric"] == "g_loss")]["value"]) == [0.6]
-    provenance = frames.provenance(frames.latest_runs(runs, "mnist", "train_gan", "label"))
+    provenance = frames.provenance(frames.latest_runs(frames.runs("mnist"), "mnist", "train_gan", "label"))
     assert set(provenance["run_id"]) == {newest, other} and set(provenance["data_version"]) == {"abc.dir"}
     assert provenance["url"].isna().all()  # a local store has no UI address
+
+
+def test_a_history_file_without_a_curve_is_named(workdir):
+    write(workdir / "artifacts/mnist/gan/0/history.csv", "step,epoch,d_loss\n0,0,1.0\n")
+    with pytest.raises(SynthsetError, match=r"artifacts/mnist/gan/0/history.csv: no column\(s\) g_loss"):
+        frames.gan_curves("mnist", [0], ["zero"])
 
 
 def test_run_links_point_at_the_tracking_server(monkeypatch):
@@ -124,8 +134,8 @@ def test_run_links_point_at_the_tracking_server(monkeypatch):
 
 def test_no_store_gives_no_runs_and_creates_none(workdir):
     assert frames.runs("mnist").empty and not (workdir / "mlflow.db").exists()
-    with pytest.raises(frames.MissingInput, match="no finished train_gan runs of mnist"):
-        frames.gan_curves("mnist", frames.runs("mnist"), ["0"])
+    with pytest.raises(frames.MissingInput, match="class 0's GAN history"):
+        frames.gan_curves("mnist", [0], ["0"])
 
 
 def test_ema_smooths_like_tensorboard():
@@ -141,7 +151,7 @@ def test_poster_tables_keep_the_posters_model_order(workdir):
     study2 = {m: {"at_epoch": {"1": cell, "2": cell | {"test_accuracy_real": 0.85}}} for m in STUDY2_MODELS}
     study2 |= {f"semi_gan_{v}": {"at_epoch": {"1": semi}} for v in ("labelled_only", "with_synthetic")}
     write(workdir / "metrics/study2.json", json.dumps({"study2": study2}))
-    table = frames.poster_table(list(STUDY2_MODELS))
+    table = frames.study2_table(list(STUDY2_MODELS))
     assert list(table["model"]) == [m for m in STUDY2_MODELS for _ in (1, 2)]
     assert list(table[table["model"] == "cnn_5l"]["test_real"]) == [0.8, 0.85]
     assert list(frames.semi_table()["label_test"]) == [0.7, 0.7]
@@ -151,7 +161,7 @@ def test_papers_numbers_cover_every_model_and_class():
     assert set(papers.POSTER_TABLE) == set(STUDY2_MODELS)
     assert all(set(rows) == set(papers.POSTER_EPOCHS) for rows in papers.POSTER_TABLE.values())
     params = yaml.safe_load(open(frames.__file__.rsplit("src", 1)[0] + "params.yaml"))
-    assert set(papers.FIDS30_CHOSEN_EPOCH) == set(params["fids30"]["classes"])
+    assert set(papers.FIDS30_CHOSEN_EPOCH) == set(params["fids30"]["data"]["classes"])
 
 
 def test_build_without_any_run_names_what_is_missing(workdir, params_raw):

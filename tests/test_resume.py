@@ -17,7 +17,7 @@ from synthset import paths
 
 def _slow_tiny(project, epochs=40, images=256):
     raw = yaml.safe_load((project / "params.yaml").read_text())
-    raw["scales"]["tiny"]["gan"].update(epochs=epochs, train_images_per_class=images)
+    raw["scales"]["tiny"]["mnist"]["gan"].update(epochs=epochs, train_images_per_class=images)
     (project / "params.yaml").write_text(yaml.safe_dump(raw))
 
 
@@ -102,24 +102,25 @@ def test_backfill_sends_checkpointed_epochs_the_tracker_missed(tmp_path):
     history.truncate_to(3)
     tracker = _RecordingTracker(last_step=1)  # saw epoch 0 only
 
-    assert EpochToTracker(tracker, history, tmp_path).backfill(epochs_done=3) == 2
+    grid_path = lambda epoch: paths.sample_grid(tmp_path, epoch)  # noqa: E731
+    assert EpochToTracker(tracker, history, grid_path).backfill(epochs_done=3) == 2
     assert [row["step"] for row in tracker.rows] == [2, 3, 4, 5]
     assert tracker.images == [2, 3]
-    assert EpochToTracker(_RecordingTracker(last_step=5), history, tmp_path).backfill(epochs_done=3) == 0
+    assert EpochToTracker(_RecordingTracker(last_step=5), history, grid_path).backfill(epochs_done=3) == 0
 
 
 def test_classes_finished_before_an_interruption_are_kept_not_retrained(project, capsys):
-    """`train_gans` of a stage killed after class 0 finished: the re-run keeps class 0 and trains class 1."""
+    """The GAN stage killed after class 0 finished: the re-run keeps class 0 and trains class 1."""
     from synthset import config
+    from synthset.stages import train_gan as stage
     from synthset.stages.prepare import run as prepare
-    from synthset.training.gan import train_gan, train_gans
 
     params = config.load(dataset="mnist")
     prepare(params, "mnist")
-    train_gan(params, "mnist", 0)  # class 0 finished; the stage died before moving it into its output
+    stage.train_class(params, "mnist", 0)  # class 0 finished; the stage died before moving it into its output
     assert not paths.gan_dir("mnist", 0).exists()
 
-    outputs = train_gans(params, "mnist", [0, 1])
+    outputs = stage.run(params, "mnist", [0, 1])
 
     assert "[gan mnist/0] finished by an earlier attempt with these settings: kept" in capsys.readouterr().out
     assert outputs == [paths.gan_dir("mnist", 0), paths.gan_dir("mnist", 1)]
