@@ -36,7 +36,7 @@ def build(params_file: Path = Path("params.yaml"), directory: Path = paths.REPOR
 def _per_dataset(datasets: list[str], title: str, build_one) -> list[Section]:
     out = []
     for dataset in datasets:
-        made = boards.guarded(f"{boards.TITLES[dataset]}: {title}", lambda: build_one(dataset))
+        made = boards.guarded(f"{boards.title(dataset)}: {title}", lambda: build_one(dataset))
         out += made if isinstance(made, list) else [made]
     return out
 
@@ -65,7 +65,7 @@ def _overview(datasets: list[str], runs: dict[str, pd.DataFrame]) -> Section:
     for dataset in datasets:
         final = frames.classifier_final(dataset)
         accuracy = final[final["metric"] == "val_accuracy"]
-        figure.add_trace(go.Bar(x=accuracy["source"].map(SOURCE_NAMES), y=accuracy["mean"], name=boards.TITLES[dataset],
+        figure.add_trace(go.Bar(x=accuracy["source"].map(SOURCE_NAMES), y=accuracy["mean"], name=boards.title(dataset),
                                 error_y={"type": "data", "array": accuracy["std"]}))
     figure.update_layout(barmode="group", height=380, yaxis={"title": "real validation accuracy", "range": [0, 1]})
     selected = pd.concat([frames.classifier_runs(runs[d], d) for d in datasets])
@@ -89,9 +89,9 @@ def _summary(datasets: list[str], params_of: dict[str, Params], runs: dict[str, 
 
     sections = [boards.guarded("How real is our synthetic data?", table)]
     for dataset in datasets:
-        sections.append(boards.guarded(f"{boards.TITLES[dataset]}: synthetic against real, whole set", lambda d=dataset: Section(
-            f"{boards.TITLES[d]}: synthetic against real, whole set",
+        sections.append(boards.guarded(f"{boards.title(dataset)}: synthetic against real, whole set", lambda d=dataset: Section(
+            f"{boards.title(d)}: synthetic against real, whole set",
             "The bounded quality metrics of the whole synthetic set beside their floor (two real samples).",
-            figures_study2.summary_bars(frames.quality(d, boards.class_names(params_of[d])), boards.TITLES[d]),
+            figures_study2.summary_bars(frames.quality(d, boards.class_names(params_of[d])), boards.title(d)),
             frames.provenance(frames.latest_runs(runs[d], d, stages.ASSESS)), [str(paths.quality_metrics(d))])))
     return sections

@@ -15,7 +15,11 @@ from synthset.errors import SynthsetError
 from synthset.report import figures, figures_study2, frames, papers
 from synthset.report.pages import Section
 
-TITLES = {"mnist": "MNIST", "fids30": "FIDS30"}
+TITLES = {"mnist": "MNIST", "fids30": "FIDS30"}  # a dataset without one is shown by its name
+
+
+def title(dataset: str) -> str:
+    return TITLES.get(dataset, dataset)
 
 
 def class_names(params: Params) -> dict[int, str]:
@@ -38,12 +42,11 @@ def gan_section(dataset: str, params: Params, runs: pd.DataFrame) -> Section:
     names = class_names(params)
     curves = frames.gan_curves(dataset, params.data.labels, names)
     choice = frames.epoch_choice(dataset, names)
-    paper = _paper_line(papers.GAN_MNIST) if dataset == "mnist" else (
-        "Paper (section 5): FIDS30's generator loss did not converge and the discriminator won.")
-    return Section(f"{TITLES[dataset]}: GAN training per class",
+    paper = papers.GAN_NOTE.get(dataset) or _paper_line(papers.GAN.get(dataset, []))
+    return Section(f"{title(dataset)}: GAN training per class",
                    f"Per-step values of each class's GAN (its history.csv); buttons switch raw values and exponential "
                    f"smoothing; dotted: the paper's stated levels. Dashed: the last step of the epoch chosen by {choice['metric'].iloc[0]}. {paper}",
-                   figures.gan_training(curves, choice, papers.GAN_MNIST_LEVELS if dataset == "mnist" else []), frames.provenance(frames.latest_runs(runs, dataset, stages.TRAIN_GAN, "label")),
+                   figures.gan_training(curves, choice, papers.GAN_LEVELS.get(dataset, [])), frames.provenance(frames.latest_runs(runs, dataset, stages.TRAIN_GAN, "label")),
                    [str(paths.epoch_choice(dataset)), str(paths.gan_history_of(dataset, params.data.labels[0]).parent.parent) + "/*/history.csv"])
 
 
@@ -55,13 +58,14 @@ def samples_sections(dataset: str, params: Params, runs: pd.DataFrame) -> list[S
     gan_runs = frames.provenance(frames.latest_runs(runs, dataset, stages.TRAIN_GAN, "label"))
     sources = [f"artifacts/{dataset}/gan/*/samples/epoch_*.png", str(paths.real_split(dataset, "train")), str(paths.epoch_choice(dataset))]
     chosen_text = "Each class's generator at its chosen epoch (fixed noise), above real training images of the class."
-    if dataset == "fids30":
+    if dataset in papers.CHOSEN_EPOCH:
+        epochs, where = papers.CHOSEN_EPOCH[dataset]
         chosen_text += " Paper Table 1 chose by eye, of 1,000 epochs: " + ", ".join(
-            f"{k} {v}" for k, v in papers.FIDS30_CHOSEN_EPOCH.items()) + f" ({papers.FIDS30_CHOSEN_EPOCH_WHERE})."
+            f"{k} {v}" for k, v in epochs.items()) + f" ({where})."
     return [
-        Section(f"{TITLES[dataset]}: samples at the chosen epoch", chosen_text,
+        Section(f"{title(dataset)}: samples at the chosen epoch", chosen_text,
                 figures.samples_at_chosen_epoch(grids, choice, real), gan_runs, sources),
-        Section(f"{TITLES[dataset]}: one class across epochs",
+        Section(f"{title(dataset)}: one class across epochs",
                 "The same noise at every kept epoch, real images last; the menu picks the class.",
                 figures.samples_across_epochs(grids, real), gan_runs, sources),
     ]
@@ -70,10 +74,11 @@ def samples_sections(dataset: str, params: Params, runs: pd.DataFrame) -> list[S
 def classifier_section(dataset: str, params: Params, runs: pd.DataFrame) -> Section:
     curves = frames.classifier_curves(dataset)
     seeds = int(curves["seeds"].max())
-    return Section(f"{TITLES[dataset]}: CNN per training source",
+    return Section(f"{title(dataset)}: CNN per training source",
                    f"Mean over {seeds} seed(s), band ± 1 std; crosses: the paper's stated values; validated on real images never used for training or "
-                   f"selection. {_paper_line(papers.CLASSIFIER[dataset])} Paper's scale: {papers.SCALE[dataset]}.",
-                   figures.classifier_curves(curves, papers.CLASSIFIER_POINTS[dataset]),
+                   f"selection. {_paper_line(papers.CLASSIFIER.get(dataset, []))} "
+                   f"Paper's scale: {papers.SCALE.get(dataset, 'not run in the paper')}.",
+                   figures.classifier_curves(curves, papers.CLASSIFIER_POINTS.get(dataset, [])),
                    frames.provenance(frames.classifier_runs(runs, dataset)),
                    [str(paths.classifier_history(dataset, s)) for s in SOURCES])
 
@@ -85,13 +90,13 @@ def quality_sections(dataset: str, params: Params, runs: pd.DataFrame) -> list[S
     choice = frames.epoch_choice(dataset, names)
     per_image = quality["images_per_class"].iloc[0]
     return [
-        Section(f"{TITLES[dataset]}: quality of the synthetic set per class",
+        Section(f"{title(dataset)}: quality of the synthetic set per class",
                 f"Synthetic against real images ({per_image} per class); the black tick is the floor, the same metric "
                 "between two real samples: what a perfect generator would score. Lower is better for fid, kid and "
                 "near_copy_share, higher for the others. The papers judged quality by eye only.",
                 figures.quality_per_class(quality), frames.provenance(frames.latest_runs(runs, dataset, stages.ASSESS)),
                 [str(paths.quality_metrics(dataset))]),
-        Section(f"{TITLES[dataset]}: quality against generator epoch",
+        Section(f"{title(dataset)}: quality against generator epoch",
                 f"Every kept generator scored with every metric (menu); dotted: the floor; star: the epoch chosen by "
                 f"{choice['metric'].iloc[0]}.",
                 figures.quality_against_epoch(by_epoch, choice), frames.provenance(frames.latest_runs(runs, dataset, stages.SELECT_EPOCHS)),
@@ -100,9 +105,10 @@ def quality_sections(dataset: str, params: Params, runs: pd.DataFrame) -> list[S
 
 
 def study2_sections(params: Params, runs: pd.DataFrame) -> list[Section]:
+    dataset = params.dataset  # study 2's dataset (config.STUDY2_DATASETS)
     models = list(params.study2.models)
     ours = lambda: frames.study2_table(models)  # noqa: E731 - read inside each guarded section
-    poster_runs = frames.provenance(frames.latest_runs(runs, "mnist", stages.TRAIN_STUDY2, "model"))
+    poster_runs = frames.provenance(frames.latest_runs(runs, dataset, stages.TRAIN_STUDY2, "model"))
     note = f"Poster: {papers.POSTER_TEST_IMAGES}; ours: settings of params.yaml at this scale."
     return [
         guarded("Study 2: the four classifiers, ours and the poster's", lambda: Section(
@@ -119,28 +125,28 @@ def study2_sections(params: Params, runs: pd.DataFrame) -> list[Section]:
             "semi-gan* learns from labelled real images only; semi-gan** also from unlabelled synthetic images, "
             "called fake. Cells: discriminator head train / test ; label head train / test, on real test images.",
             figures_study2.semi_table(frames.semi_table()),
-            frames.provenance(frames.latest_runs(runs, "mnist", stages.TRAIN_SEMI, "variant")),
+            frames.provenance(frames.latest_runs(runs, dataset, stages.TRAIN_SEMI, "variant")),
             [str(paths.study2_metrics())])),
         guarded("Study 2: the complete semi-supervised GAN", lambda: Section(
             "Study 2: the complete semi-supervised GAN",
             "Feature matching (Salimans et al. 2016, the poster's future work): test error on the real test set per "
             "epoch, one line per number of labelled images. The poster did not run it.",
-            figures_study2.ssl_gan_curves(frames.ssl_gan(list(params.study2.ssl.labels))),
-            frames.provenance(frames.latest_runs(runs, "mnist", stages.TRAIN_SSL_GAN, "labels")),
-            [str(paths.study2_history("mnist", paths.ssl_gan_name(n))) for n in params.study2.ssl.labels])),
-        *attention_sections(runs),
+            figures_study2.ssl_gan_curves(frames.ssl_gan(list(params.study2.ssl.labels), dataset)),
+            frames.provenance(frames.latest_runs(runs, dataset, stages.TRAIN_SSL_GAN, "labels")),
+            [str(paths.study2_history(dataset, paths.ssl_gan_name(n))) for n in params.study2.ssl.labels])),
+        *attention_sections(runs, dataset),
     ]
 
 
-def attention_sections(runs: pd.DataFrame) -> list[Section]:
-    attention_runs = frames.provenance(frames.latest_runs(runs, "mnist", stages.EXPLAIN))
+def attention_sections(runs: pd.DataFrame, dataset: str) -> list[Section]:
+    attention_runs = frames.provenance(frames.latest_runs(runs, dataset, stages.EXPLAIN))
     sections = [guarded("Study 2: attention of study 1's CNNs compared", lambda: Section(
         "Study 2: attention of study 1's CNNs compared",
         "Spearman correlation between two models' maps, mean over test images. real_vs_real_other_seed: a second "
         "real-trained CNN (ceiling); *_randomised: the same model with fresh weights (floor, Adebayo et al. 2018).",
-        figures_study2.attention_bars(frames.attention_similarity()), attention_runs, [str(paths.attention_summary("mnist"))]))]
+        figures_study2.attention_bars(frames.attention_similarity(dataset)), attention_runs, [str(paths.attention_summary(dataset))]))]
     try:
-        grids = frames.attention_grids()
+        grids = frames.attention_grids(dataset)
     except SynthsetError as error:
         return sections + [Section("Study 2: attention grids", "", missing=str(error))]
     captions = {"cnn_5l_real_test": "cnn-5l on real test digits (the poster's Figures 1 and 2): each image, its Grad-CAM, its saliency.",
@@ -156,19 +162,20 @@ def summary_rows(datasets: list[str], params_of: dict[str, Params]) -> pd.DataFr
     """The numbers that answer "how real is our synthetic data?", each with its reference."""
     rows = []
     for dataset in datasets:
-        name = TITLES[dataset]
+        name = title(dataset)
         final = frames.classifier_final(dataset).set_index(["source", "metric"])
         acc = lambda source: f"{final.at[(source, 'val_accuracy'), 'mean']:.3f} ± {final.at[(source, 'val_accuracy'), 'std']:.3f}"  # noqa: E731
         gap = 100 * (final.at[("real", "val_accuracy"), "mean"] - final.at[("synthetic", "val_accuracy"), "mean"])
         rows.append((f"{name}: CNN trained on synthetic only, real validation accuracy", acc("synthetic"),
                      f"trained on real: {acc('real')}", "ours, real images"))
-        if dataset == "mnist":
-            rows.append((f"{name}: gap real - synthetic (points)", f"{gap:.1f}", "about 3", "paper, section 4, Figures 8-9"))
+        kind, value, where = papers.SYNTHETIC_HEADLINE.get(dataset, ("gap", "not run in the paper", ""))
+        if kind == "gap":
+            rows.append((f"{name}: gap real - synthetic (points)", f"{gap:.1f}", value, where))
         else:
             curves = frames.classifier_curves(dataset)
             first = curves[(curves["source"] == "synthetic") & (curves["metric"] == "val_accuracy") & (curves["epoch"] == 1)]
             rows.append((f"{name}: synthetic-trained CNN, validation accuracy at epoch 1", f"{first['mean'].iloc[0]:.3f}",
-                         "0.65", "paper, section 5, Figure 12"))
+                         value, where))
         rows.append((f"{name}: real + synthetic, real validation accuracy", acc("real_plus_synthetic"),
                      f"real only: {acc('real')}", "ours; not run in the paper"))
         quality = frames.quality(dataset, class_names(params_of[dataset]))
@@ -185,7 +192,7 @@ def study2_summary_rows(params: Params) -> pd.DataFrame:
     last = ours[(ours["model"] == "cnn_5l") & (ours["epoch"] == ours["epoch"].max())]
     semi = frames.semi_table()
     semi_last = semi[semi["epoch"] == semi["epoch"].max()].set_index("variant")
-    audit = frames.label_audit()
+    audit = frames.label_audit(params.dataset)
     poster5 = papers.POSTER_TABLE["cnn_5l"][5]
     rows = []
     if len(last):

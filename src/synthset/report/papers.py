@@ -89,3 +89,15 @@ POSTER_SEMI = {
 POSTER_SEMI_NAMES = {"labelled_only": "semi-gan* (labelled real only)",
                      "with_synthetic": "semi-gan** (+ unlabelled synthetic)"}
 POSTER_TEST_IMAGES = "1,000 real and 1,000 synthetic test images; 54,000 training images (Results table notes)"
+
+
+# Per dataset, for the report: a dataset the papers did not run has no entry and gets none.
+GAN = {"mnist": GAN_MNIST}
+GAN_NOTE = {"fids30": "Paper (section 5): FIDS30's generator loss did not converge and the discriminator won."}
+GAN_LEVELS = {"mnist": GAN_MNIST_LEVELS}
+CHOSEN_EPOCH = {"fids30": (FIDS30_CHOSEN_EPOCH, FIDS30_CHOSEN_EPOCH_WHERE)}
+# The paper's headline for the CNN trained on synthetic images: what it states, its value, where.
+SYNTHETIC_HEADLINE = {
+    "mnist": ("gap", "about 3", "paper, section 4, Figures 8-9"),
+    "fids30": ("epoch_1", "0.65", "paper, section 5, Figure 12"),
+}
