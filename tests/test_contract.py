@@ -35,7 +35,8 @@ def _problems(stages, producible, src=None) -> list[str]:
 
 def test_every_stage_declares_its_modules_params_and_outputs(stages, producible):
     assert len(stages) > 30  # every dataset's stages, expanded by DVC itself
-    assert _problems(stages, producible) == []
+    problems = _problems(stages, producible)
+    assert not problems, "dvc.yaml disagrees with the code:\n" + "\n".join(problems)
 
 
 def test_top_level_plots_draw_files_the_pipeline_writes(producible):

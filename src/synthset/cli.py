@@ -199,11 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("check-data", help="check every dataset of `datasets` is in data/ (the pipeline's first stage)"
                         ).set_defaults(run=check_data)
 
-    def dataset_command(name: str, run, help: str) -> argparse.ArgumentParser:
+    def dataset_command(name: str, run, help: str, datasets=DATASETS) -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=help)
-        command.add_argument("dataset", choices=DATASETS)
+        command.add_argument("dataset", choices=datasets)
         command.set_defaults(run=run)
         return command
+
+    def study2_command(name: str, run, help: str) -> argparse.ArgumentParser:
+        return dataset_command(name, run, help, datasets=STUDY2_DATASETS)
 
     dataset_command("prepare", prepare, "decode and split the real images")
     dataset_command("train-gan", train_gan, "train every class's GAN, or one (resumes an interrupted run)").add_argument(
@@ -214,12 +217,6 @@ def build_parser() -> argparse.ArgumentParser:
     dataset_command("assess", assess, "quality metrics of the synthetic dataset against held-out real images")
     dataset_command("train-classifier", train_classifier, "train the CNN on one source, validate on real data").add_argument(
         "source", choices=SOURCES)
-
-    def study2_command(name: str, run, help: str) -> argparse.ArgumentParser:
-        command = commands.add_parser(name, help=help)
-        command.add_argument("dataset", choices=STUDY2_DATASETS)
-        command.set_defaults(run=run)
-        return command
 
     study2_command("generate-test", generate_test, "write study 2's synthetic test set (as large as the real one)")
     study2_command("train-study2", train_study2, "train one of the poster's classifiers on real data").add_argument(

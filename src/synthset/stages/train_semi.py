@@ -8,16 +8,14 @@ study 1 generators. Both are tested on the real test set.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from synthset import paths, stages, tracking
 from synthset.config import Params
 from synthset.data.archives import class_indices, load_images, subset_per_class
-from synthset.io import save_model_atomically, write_atomically
+from synthset.io import save_model_atomically
 from synthset.models.semi import CLASS_OR_FAKE, REAL_OR_FAKE
-from synthset.stages.study2_inputs import real_test_set
+from synthset.stages.study2_files import real_test_set, write_results
 from synthset.synthetic import load_synthetic, manifest_md5
 from synthset.training.callbacks import EpochTimer, MetricsToTracker
 from synthset.training.study2 import TestAtCheckpoints, fit_semi_discriminator, semi_targets
@@ -61,9 +59,4 @@ def run(params: Params, dataset: str, variant: str) -> dict:
         save_model_atomically(model, paths.study2_model(dataset, name))
         tracker.log_keras_model(model, "semi_gan_discriminator", test_images[:4])
 
-    with write_atomically(paths.study2_history(dataset, name)) as partial:
-        curves.to_csv(partial, index=False, float_format="%.6f")
-    summary = at_checkpoints.summary(train_images=len(images))
-    with write_atomically(paths.study2_summary(dataset, name)) as partial:
-        partial.write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+    return write_results(dataset, name, curves, at_checkpoints.summary(train_images=len(images)))

@@ -6,8 +6,6 @@ the whole real validation split (the MNIST test set), so the error rate compares
 
 from __future__ import annotations
 
-import json
-
 import keras
 import numpy as np
 
@@ -15,7 +13,8 @@ from synthset import paths, stages, tracking
 from synthset.config import Params
 from synthset.data.archives import class_indices, first_per_class, load_images
 from synthset.imaging import image_grid, save_png
-from synthset.io import save_model_atomically, write_atomically
+from synthset.io import save_model_atomically
+from synthset.stages.study2_files import write_results
 from synthset.training.callbacks import EpochTimer, MetricsToTracker
 from synthset.training.ssl_gan import fit_ssl_gan, labelled_subset
 from synthset.versions import file_md5
@@ -50,10 +49,6 @@ def run(params: Params, dataset: str, label_count: int) -> dict:
         tracker.log_image(image_grid(samples, 10)[..., 0], "samples", step=spec.epochs)
         tracker.log_metrics({"test_accuracy": accuracy, "test_error": 1.0 - accuracy}, step=spec.epochs)
 
-    with write_atomically(paths.study2_history(dataset, name)) as partial:
-        curves.to_csv(partial, index=False, float_format="%.6f")
     summary = {"labels": label_count, "test_accuracy": round(accuracy, 4), "test_error": round(1.0 - accuracy, 4),
                "test_images": len(test_labels), "unlabelled_images": len(images), "epochs": spec.epochs}
-    with write_atomically(paths.study2_summary(dataset, name)) as partial:
-        partial.write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+    return write_results(dataset, name, curves, summary)

@@ -3,13 +3,11 @@ and the synthetic test set at each table epoch; the model, its curves (DVC plots
 
 from __future__ import annotations
 
-import json
-
 from synthset import paths, stages, tracking
 from synthset.config import Params
 from synthset.data.archives import class_indices, load_images, subset_per_class
-from synthset.io import save_model_atomically, write_atomically
-from synthset.stages.study2_inputs import real_test_set
+from synthset.io import save_model_atomically
+from synthset.stages.study2_files import real_test_set, write_results
 from synthset.synthetic import load_synthetic, manifest_md5
 from synthset.training.callbacks import EpochTimer, MetricsToTracker
 from synthset.training.study2 import TestAtCheckpoints, fit_classifier
@@ -43,9 +41,4 @@ def run(params: Params, dataset: str, model_name: str) -> dict:
         save_model_atomically(model, paths.study2_model(dataset, model_name))
         tracker.log_keras_model(model, "classifier", real_test[:4])
 
-    with write_atomically(paths.study2_history(dataset, model_name)) as partial:
-        curves.to_csv(partial, index=False, float_format="%.6f")
-    summary = at_checkpoints.summary(train_images=len(images))
-    with write_atomically(paths.study2_summary(dataset, model_name)) as partial:
-        partial.write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
+    return write_results(dataset, model_name, curves, at_checkpoints.summary(train_images=len(images)))
