@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -127,13 +128,13 @@ def train_class(params: Params, dataset: str, label: int) -> Attempt:
         per_epoch = steps_per_epoch(len(images), gan.batch_size)
         history = StepHistory(paths.gan_history(attempt.run_dir), STEP_METRICS, per_epoch)
         history.truncate_to(epochs_done)
-        grid_path = lambda epoch: paths.sample_grid(attempt.run_dir, epoch)  # noqa: E731
+        grid_path = partial(paths.sample_grid, attempt.run_dir)
         to_tracker = EpochToTracker(tracker, history, grid_path)
         if epochs_done and (sent := to_tracker.backfill(epochs_done)):
             print(f"[gan {dataset}/{label}] sent {sent} checkpointed epoch(s) MLflow had not received", flush=True)
         trained = train_gan(gan, images, seed=seed, callbacks=[
             history,
-            GeneratorSnapshots(lambda epoch: paths.generator_checkpoint(attempt.run_dir, epoch), grid_path, noise,
+            GeneratorSnapshots(partial(paths.generator_checkpoint, attempt.run_dir), grid_path, noise,
                                gan.sample_grid_size, gan.checkpoint_every, gan.epochs),
             EpochTimer(f"gan {dataset}/{label}", gan.epochs),
             # An epoch counts as done once its checkpoint is written, after its history and
