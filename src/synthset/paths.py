@@ -141,6 +141,15 @@ def study2_dir(dataset: str, name: str) -> Path:
     return ARTIFACTS / dataset / "study2" / name
 
 
+def ssl_gan_network(dataset: str, labels: int, network: str) -> Path:
+    """The complete semi-supervised GAN's ``discriminator`` or ``generator``."""
+    return study2_dir(dataset, ssl_gan_name(labels)) / f"{network}.keras"
+
+
+def ssl_gan_samples(dataset: str, labels: int) -> Path:
+    return study2_dir(dataset, ssl_gan_name(labels)) / "samples.png"
+
+
 def study2_model(dataset: str, name: str) -> Path:
     """A study 2 classifier (or semi-supervised discriminator), trained on real images."""
     return study2_dir(dataset, name) / "model.keras"
@@ -159,6 +168,16 @@ def study2_summary(dataset: str, name: str) -> Path:
 def label_audit_dir(dataset: str) -> Path:
     """Grids of synthetic test images whose generator label the real-trained cnn-5l disputes."""
     return study2_dir(dataset, "label_audit")
+
+
+def label_audit_grid(directory: Path, label: int) -> Path:
+    """One class's disputed images in a label-audit directory (``label_audit_dir`` or its partial copy)."""
+    return directory / f"class_{label}.png"
+
+
+def attention_grid(directory: Path, name: str) -> Path:
+    """One grid of maps in an attention directory (``attention_dir`` or its partial copy)."""
+    return directory / f"{name}.png"
 
 
 def label_audit_summary(dataset: str) -> Path:

@@ -50,7 +50,7 @@ def run(params: Params, dataset: str) -> dict:
                                      "disputed_share": round(float(wrong.sum() / mine.sum()), 4),
                                      "taken_for": taken_for}
             if wrong.any():
-                save_png(image_grid(images[wrong][: columns**2], columns), grid_dir / f"class_{label}.png")
+                save_png(image_grid(images[wrong][: columns**2], columns), paths.label_audit_grid(grid_dir, label))
     summary = {"auditor": AUDITOR, "images": int(len(labels)), "disputed": int(disputed.sum()),
                "disputed_share": round(float(disputed.mean()), 4), "per_class": per_class}
     with write_atomically(paths.label_audit_summary(dataset)) as partial:

@@ -117,12 +117,12 @@ def run(params: Params, dataset: str) -> dict:
         for test_set, (images, labels) in test_sets.items():
             explained = maps[test_set][EXPLAINED]
             save_png(_grid(images, [explained[m] for m in METHODS], labels, classes, per_class),
-                     grid_dir / f"{EXPLAINED}_{test_set}_test.png")
+                     paths.attention_grid(grid_dir, f"{EXPLAINED}_{test_set}_test"))
         images, labels = test_sets["real"]
         for method in METHODS:
             compared = [*settings.sources, settings.sources[0] + RANDOMISED]
             save_png(_grid(images, [maps["real"][name][method] for name in compared], labels, classes, per_class),
-                     grid_dir / f"compare_{method}.png")
+                     paths.attention_grid(grid_dir, f"compare_{method}"))
     with write_atomically(paths.attention_table(dataset)) as partial:
         table.round(4).to_csv(partial, index=False)
     with write_atomically(paths.attention_summary(dataset)) as partial:

@@ -40,12 +40,11 @@ def run(params: Params, dataset: str, label_count: int) -> dict:
             params.seed, callbacks=[MetricsToTracker(tracker),
                                     EpochTimer(f"ssl-gan {dataset}/{label_count} labels", spec.epochs)])
         accuracy = float(curves["test_accuracy"].iloc[-1])
-        out_dir = paths.study2_dir(dataset, name)
-        save_model_atomically(model.discriminator, out_dir / "discriminator.keras")
-        save_model_atomically(model.generator, out_dir / "generator.keras")
+        for network in ("discriminator", "generator"):
+            save_model_atomically(getattr(model, network), paths.ssl_gan_network(dataset, label_count, network))
         noise = keras.random.uniform((100, spec.latent_dim), seed=params.seed)
         samples = np.clip(np.rint(255 * np.asarray(model.generator(noise, training=False))), 0, 255).astype(np.uint8)
-        save_png(image_grid(samples, 10), out_dir / "samples.png")
+        save_png(image_grid(samples, 10), paths.ssl_gan_samples(dataset, label_count))
         tracker.log_image(image_grid(samples, 10)[..., 0], "samples", step=spec.epochs)
         tracker.log_metrics({"test_accuracy": accuracy, "test_error": 1.0 - accuracy}, step=spec.epochs)
 
