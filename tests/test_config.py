@@ -50,6 +50,8 @@ def test_a_shared_value_that_a_scale_also_sets_is_refused_naming_both(params_raw
     assert "`gan.adam.learning_rate` (0.0123)" in message
     assert "`scales.default.mnist.gan.adam.learning_rate` (0.0005)" in message
     assert "remove one of the two" in message
+    params_raw["scale"] = "tiny"  # every scale sets it: the message names the selected one's key
+    assert "`scales.tiny.mnist.gan.adam.learning_rate` (0.0002)" in _error(params_raw)
 
 
 def test_a_shared_value_that_a_dataset_also_sets_is_refused_naming_both(params_raw):

@@ -10,7 +10,7 @@ from synthset.stages.generate import run as generate_dataset
 from synthset.stages.generate_test import run as generate_test_set
 from synthset.synthetic import MANIFEST, load_synthetic
 from synthset.training.gan import build_gan
-from synthset.stages.study2_inputs import real_test_set
+from synthset.stages.study2_files import real_test_set
 
 
 def _fake_generators(params, labels):

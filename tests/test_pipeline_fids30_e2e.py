@@ -2,7 +2,10 @@
 
 import json
 
+import keras
 import mlflow
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -19,8 +22,8 @@ def pipeline(tmp_path_factory):
     raw = yaml.safe_load((root / "params.yaml").read_text())
     raw["scale"] = "tiny"
     raw["datasets"] = ["fids30"]
-    raw["fids30"]["classes"] = FRUITS
-    raw["fids30"]["source"] = str(write_tiny_fids30(root.parent / "fids30_download", FRUITS))
+    raw["fids30"]["data"]["classes"] = FRUITS
+    raw["fids30"]["data"]["source"] = str(write_tiny_fids30(root.parent / "fids30_download", FRUITS))
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     env, dvc = pipeline_environment()
     run_command(["git", "init", "-q"], root, env)
@@ -63,22 +66,38 @@ def test_epochs_are_selected_by_kid_and_the_synthetic_set_is_written(pipeline):
 def test_study1_metrics_and_mlflow_runs_for_fids30(pipeline):
     root, *_ = pipeline
     metrics = json.loads((root / "metrics" / "fids30" / "study1.json").read_text())["study1"]["fids30"]
+    seed = yaml.safe_load((root / "params.yaml").read_text())["seed"]
+    with np.load(root / "artifacts" / "fids30" / "real" / "validation.npz") as validation:
+        images, labels = validation["images"], validation["labels"]  # labels: indices into FRUITS
+    assert images.shape == (4, 64, 64, 3) and sorted(labels.tolist()) == [0, 0, 1, 1]
     for source in SOURCES:
-        assert 0.0 <= metrics[f"val_accuracy_{source}"] <= 1.0
+        # The reported accuracy and loss are the saved CNN's on the validation photos, recomputed
+        # here, and the last row of its per-epoch curves.
+        model = keras.models.load_model(root / "artifacts" / "fids30" / "classifier" / source / f"model_seed_{seed}.keras")
+        probabilities = np.asarray(model.predict(images, verbose=0))
+        accuracy = float(np.mean(np.argmax(probabilities, axis=1) == labels))
+        loss = float(np.mean(-np.log(probabilities[np.arange(len(labels)), labels].astype("float64"))))
+        curves = pd.read_csv(root / "metrics" / "fids30" / "classifier" / f"{source}.csv")
+        assert metrics[f"val_accuracy_{source}"] == pytest.approx(accuracy, abs=1e-4), source
+        assert curves["val_accuracy"].iloc[-1] == pytest.approx(accuracy, abs=1e-5), source
+        assert metrics[f"val_loss_{source}"] == pytest.approx(loss, abs=6e-5), source  # rounded to 4 decimals
+        assert curves["val_loss"].iloc[-1] == pytest.approx(loss, abs=2e-6), source
+    assert metrics["synthetic_gap_pp"] == pytest.approx(
+        100 * (metrics["val_accuracy_real"] - metrics["val_accuracy_synthetic"]), abs=0.02)
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
     client = mlflow.MlflowClient()
     runs = client.search_runs([client.get_experiment_by_name("synthset-fids30").experiment_id], max_results=100)
     gans = [r for r in runs if r.data.tags.get("synthset.stage") == "train_gan"]
     assert sorted(r.data.tags["synthset.label"] for r in gans) == ["0", "1"]
     assert all(r.info.status == "FINISHED" for r in runs)
-    classifiers = [r for r in runs if r.data.tags.get("synthset.stage") == "train_classifier"]
+    classifiers = [r for r in runs if r.data.tags.get("synthset.stage", "").startswith("train_cnn_")]
     assert sorted(r.data.tags["synthset.source"] for r in classifiers) == sorted(SOURCES)
 
 
 def test_missing_source_stops_before_any_work_and_says_how_to_get_fids30(pipeline, tmp_path):
     root, env, *_ = pipeline
     raw = yaml.safe_load((root / "params.yaml").read_text())
-    raw["fids30"]["source"] = str(tmp_path / "nowhere")
+    raw["fids30"]["data"]["source"] = str(tmp_path / "nowhere")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     import subprocess
 

@@ -1,9 +1,11 @@
 """Study 2: the poster's four classifiers and the label audit of the synthetic test set."""
 
 import json
+import re
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
 from synthset import config, paths
@@ -38,13 +40,19 @@ def test_unknown_poster_model_is_refused():
 
 
 def test_study2_settings_must_keep_the_auditor_and_ascending_epochs(params_raw):
+    from synthset.errors import SynthsetError
+
     params_raw["study2"]["models"] = ["fcnn"]
-    with pytest.raises(Exception, match="must include cnn_5l"):
-        config.resolve(params_raw)
+    with pytest.raises(SynthsetError, match=re.escape(
+            "\n  study2: Value error, models ['fcnn'] must include cnn_5l, which audits the synthetic test labels")):
+        config.resolve(params_raw, dataset="mnist")
     params_raw["study2"]["models"] = ["cnn_5l"]
-    params_raw["scales"]["default"]["study2"]["checkpoints"] = [3, 1]
-    with pytest.raises(Exception, match=r"study2\.checkpoints|ascending"):
-        config.resolve(params_raw)
+    params_raw["scales"]["default"]["mnist"]["study2"]["checkpoints"] = [3, 1]
+    with pytest.raises(SynthsetError, match=re.escape(
+            "(scale 'default') for mnist: each section merged from its shared section, mnist.<section> and "
+            "scales.default.mnist.<section>:\n"
+            "  study2: Value error, checkpoints [3, 1] must be distinct epochs in ascending order")):
+        config.resolve(params_raw, dataset="mnist")
 
 
 def memorizer(images: np.ndarray, labels: np.ndarray) -> keras.Model:
@@ -76,6 +84,15 @@ def write_synthetic(directory, images_by_label: dict[int, np.ndarray]) -> None:
     (directory / MANIFEST).write_text(json.dumps(manifest))
 
 
+def first_of_each_class(archive, classes: list[int], per_class: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``per_class`` images of each class of a split archive (all for None), in class order,
+    read with numpy alone; labels as class indices 0..K-1."""
+    with np.load(archive) as data:
+        images, labels = data["images"], data["labels"]
+    chosen = [np.flatnonzero(labels == label)[:per_class] for label in classes]
+    return images[np.concatenate(chosen)], np.concatenate([np.full(len(c), i) for i, c in enumerate(chosen)])
+
+
 def test_label_audit_counts_and_draws_the_images_whose_label_is_wrong(project):
     from conftest import draw_digits
 
@@ -88,8 +105,8 @@ def test_label_audit_counts_and_draws_the_images_whose_label_is_wrong(project):
     by_label[3] = images[labels == 8]  # the "3" generator draws eights
     write_synthetic(paths.synthetic_test_dir("mnist"), by_label)
     auditor = memorizer(images, labels)
-    paths.poster_dir("mnist", "cnn_5l").mkdir(parents=True)
-    auditor.save(paths.poster_dir("mnist", "cnn_5l") / "model.keras")
+    paths.study2_dir("mnist", "cnn_5l").mkdir(parents=True)
+    auditor.save(paths.study2_model("mnist", "cnn_5l"))
 
     summary = audit_labels(params, "mnist")
 
@@ -134,11 +151,23 @@ def test_semi_training_sets_label_synthetic_images_fake(project, variant):
 
     summary = train_semi_classifier(params, "mnist", variant)
     assert sorted(summary["at_epoch"]) == ["1", "2"]
-    for key in ("train_real_or_fake_accuracy", "train_class_or_fake_accuracy",
-                "test_real_or_fake_accuracy_real", "test_class_or_fake_accuracy_real"):
-        assert 0.0 <= summary[key] <= 1.0
-    curves = (paths.poster_history("mnist", f"semi_gan_{variant}")).read_text().splitlines()
-    assert "class_or_fake_accuracy" in curves[0].split(",") and len(curves) == 1 + 2  # the dvc.yaml plot's y
+    assert {k: v for k, v in summary.items() if k not in ("at_epoch", "train_images")} == summary["at_epoch"]["2"]
+    # The test columns, recomputed from the saved model on the real test set (first images of each
+    # class of the validation split, read here with numpy).
+    test_images, test_labels = first_of_each_class(paths.real_split("mnist", "validation"), params.data.labels,
+                                                   params.study2.test_images_per_class)
+    outputs = keras.models.load_model(paths.study2_model("mnist", f"semi_gan_{variant}")).predict(test_images, verbose=0)
+    real_or_fake, class_or_fake = np.asarray(outputs[REAL_OR_FAKE]), np.asarray(outputs[CLASS_OR_FAKE])
+    assert len(test_labels) == 10 * params.study2.test_images_per_class
+    assert real_or_fake.shape == (len(test_labels), 1) and class_or_fake.shape == (len(test_labels), 11)
+    assert summary["test_real_or_fake_accuracy_real"] == pytest.approx(np.mean(real_or_fake[:, 0] > 0.5), abs=1e-4)
+    assert summary["test_class_or_fake_accuracy_real"] == pytest.approx(
+        np.mean(np.argmax(class_or_fake, axis=1) == test_labels), abs=1e-4)
+    # The train columns are the last epoch's, as the per-epoch curves (the dvc.yaml plot) hold them.
+    curves = pd.read_csv(paths.study2_history("mnist", f"semi_gan_{variant}"))
+    assert curves["epoch"].tolist() == [1, 2]
+    for head in ("real_or_fake", "class_or_fake"):
+        assert summary[f"train_{head}_accuracy"] == pytest.approx(curves[f"{head}_accuracy"].iloc[-1], abs=1e-4)
 
 
 def test_unsupervised_loss_is_the_k_plus_1_gan_loss_with_an_implicit_fake_logit():
@@ -170,20 +199,44 @@ def test_labelled_subset_is_balanced_seeded_and_refuses_what_cannot_be_balanced(
         labelled_subset(labels, [0, 1, 2], 63, seed=1)
 
 
-def test_ssl_gan_trains_its_generator_and_reports_test_error(project):
+def test_ssl_gan_trains_its_generator_and_reports_test_error(project, monkeypatch):
+    import synthset.training.ssl_gan as ssl_training
     from synthset.stages.prepare import run as prepare
     from synthset.stages.train_ssl_gan import run as train_ssl_gan
 
+    build_ssl_generator = ssl_training.build_ssl_generator
+    initial = []  # the generator's weights as built, before any training step
+
+    def remembering(**kwargs):
+        generator = build_ssl_generator(**kwargs)
+        initial.append([np.array(w) for w in generator.get_weights()])
+        return generator
+
+    monkeypatch.setattr(ssl_training, "build_ssl_generator", remembering)
     params = config.load(dataset="mnist")
     prepare(params, "mnist")
 
     summary = train_ssl_gan(params, "mnist", 20)
 
     assert summary["labels"] == 20 and summary["test_images"] == 200
-    assert summary["test_error"] == pytest.approx(1 - summary["test_accuracy"], abs=1e-4)
-    out = paths.poster_dir("mnist", "ssl_gan_20_labels")
+    out = paths.study2_dir("mnist", "ssl_gan_20_labels")
     assert {p.name for p in out.iterdir()} == {"discriminator.keras", "generator.keras", "samples.png"}
-    curves = paths.poster_history("mnist", "ssl_gan_20_labels").read_text().splitlines()
-    header = curves[0].split(",")
-    assert {"epoch", "d_loss_supervised", "d_loss_unsupervised", "g_loss", "test_accuracy"} <= set(header)
-    assert len(curves) == 1 + params.study2.ssl.epochs
+    # The saved generator is the trained one: every weight tensor moved from its initial value.
+    assert len(initial) == 1
+    trained = keras.models.load_model(paths.ssl_gan_network("mnist", 20, "generator")).get_weights()
+    assert [w.shape for w in trained] == [w.shape for w in initial[0]]
+    assert len([w for w in trained if w.ndim == 2]) == len(params.study2.ssl.generator_widths) + 1  # dense kernels
+    moved = [not np.allclose(before, after) for before, after in zip(initial[0], trained)]
+    assert all(moved), moved
+    # Test accuracy and error, recomputed from the saved discriminator on the whole validation split.
+    test_images, test_labels = first_of_each_class(paths.real_split("mnist", "validation"), params.data.labels, None)
+    discriminator = keras.models.load_model(paths.ssl_gan_network("mnist", 20, "discriminator"))
+    logits, _ = discriminator.predict(test_images / 255.0, verbose=0)
+    accuracy = float(np.mean(np.argmax(logits, axis=1) == test_labels))
+    assert len(test_labels) == 200
+    assert summary["test_accuracy"] == pytest.approx(accuracy, abs=1e-4)
+    assert summary["test_error"] == pytest.approx(1 - accuracy, abs=1e-4)
+    curves = pd.read_csv(paths.study2_history("mnist", "ssl_gan_20_labels"))
+    assert {"epoch", "d_loss_supervised", "d_loss_unsupervised", "g_loss", "test_accuracy"} <= set(curves.columns)
+    assert curves["epoch"].tolist() == list(range(1, params.study2.ssl.epochs + 1))
+    assert curves["test_accuracy"].iloc[-1] == pytest.approx(accuracy, abs=1e-6)

@@ -501,7 +501,7 @@ def _resolve_all(raw: Any, source: str) -> tuple[str, dict[str, Project], dict[s
     shared = {section: _mapping(raw.get(section), section, source, f"the {section} settings every dataset shares")
               for section in SECTIONS}
     projects, resolved = {}, {}
-    for scale in SCALES:
+    for scale in (selected, *(s for s in SCALES if s != selected)):  # errors name the selected scale first
         origins: dict[str, str] = {}
 
         def merged(section: str, dataset: str) -> dict[str, Any]:
