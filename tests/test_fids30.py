@@ -162,7 +162,7 @@ def test_class_with_only_corrupt_files_is_an_error(tree, tmp_path):
 
 
 def test_missing_source_says_where_to_get_fids30(tmp_path):
-    with pytest.raises(SynthsetError, match=r"nowhere.*does not exist.*vicos\.si.*fids30\.source"):
+    with pytest.raises(SynthsetError, match=r"nowhere.*does not exist.*vicos\.si.*fids30\.data\.source"):
         fids30.import_source(tmp_path / "nowhere", CLASSES, tmp_path / "data")
     (tmp_path / "broken.zip").write_bytes(b"not a zip")
     with pytest.raises(SynthsetError, match="broken.zip' is neither a folder nor a readable zip"):
@@ -170,19 +170,19 @@ def test_missing_source_says_where_to_get_fids30(tmp_path):
 
 
 def test_missing_or_empty_class_is_named(tree, tmp_path):
-    with pytest.raises(SynthsetError, match=f"class 'mangos' is missing from fids30.source '{tree}'"):
+    with pytest.raises(SynthsetError, match=f"class 'mangos' is missing from fids30.data.source '{tree}'"):
         fids30.import_source(tree, [*CLASSES, "mangos"], tmp_path / "data")
     archive = zip_tree(tree, tmp_path / "FIDS30.zip")
     with pytest.raises(SynthsetError, match=r"class 'mangos' is missing .*FIDS30\.zip.*found apples, bananas, limes"):
         fids30.import_source(archive, [*CLASSES, "mangos"], tmp_path / "data")
     (tree / "figs").mkdir()
     (tree / "figs" / "readme.txt").write_text("no photos here")
-    with pytest.raises(SynthsetError, match="class 'figs' in fids30.source .* has no .jpg/.jpeg/.png images"):
+    with pytest.raises(SynthsetError, match="class 'figs' in fids30.data.source .* has no .jpg/.jpeg/.png images"):
         fids30.import_source(tree, ["figs"], tmp_path / "data")
     (tree / "olives").mkdir()
-    with pytest.raises(SynthsetError, match="class 'olives' in fids30.source .* has no .jpg"):
+    with pytest.raises(SynthsetError, match="class 'olives' in fids30.data.source .* has no .jpg"):
         fids30.import_source(tree, ["olives"], tmp_path / "data")
-    with pytest.raises(SynthsetError, match="class 'olives' in fids30.source .* has no .jpg"):
+    with pytest.raises(SynthsetError, match="class 'olives' in fids30.data.source .* has no .jpg"):
         fids30.import_source(zip_tree(tree, tmp_path / "with-olives.zip"), ["olives"], tmp_path / "data")
     fids30.import_source(tree, ["apples"], tmp_path / "data")
     with pytest.raises(SynthsetError, match="is the import's own destination"):

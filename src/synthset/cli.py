@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--no-dvc", action="store_true", help="do not record data/ with `dvc add`")
     command.set_defaults(run=fetch_mnist)
 
-    command = commands.add_parser("fetch-fids30", help="copy FIDS30's selected classes from fids30.source to data/fids30")
+    command = commands.add_parser("fetch-fids30", help="copy FIDS30's selected classes from fids30.data.source to data/fids30")
     command.add_argument("--no-dvc", action="store_true", help="do not record data/ with `dvc add`")
     command.set_defaults(run=fetch_fids30)
 

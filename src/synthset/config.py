@@ -178,7 +178,7 @@ QUALITY_METRICS = {  # name: True when higher is better
 
 
 class QualityParams(Strict):
-    """How synthetic images are compared with held-out real ones (``mnist.holdout_per_class`` per class)."""
+    """How synthetic images are compared with held-out real ones (``holdout_per_class`` of the data settings, per class)."""
 
     kid_subsets: PositiveInt
     kid_subset_size: Annotated[int, Field(ge=2)]

@@ -1,7 +1,7 @@
 """FIDS30 fruit photos from the user's own download, as 64x64 RGB arrays with a per-class split.
 
 FIDS30 cannot be fetched by the project: its photos are third-party images for research use, so
-the user downloads the archive from the ViCoS lab and points ``fids30.source`` at the unpacked
+the user downloads the archive from the ViCoS lab and points ``fids30.data.source`` at the unpacked
 folder or the zip. ``import_source`` copies the selected classes into the project and records
 each file's sha256; ``load_class_images`` decodes them robustly (CMYK, multi-picture JPEGs,
 EXIF rotation, corrupt files) into uint8 arrays; ``split_per_class`` gives the paper's 80/20 split.
@@ -33,7 +33,7 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 MANIFEST_NAME = "SHA256SUMS"
 DOWNLOAD_HINT = (
     "download FIDS30 from the ViCoS lab's FIDS30 page (https://www.vicos.si/resources/fids30/) and set "
-    "fids30.source in params.yaml to the unpacked folder or the zip"
+    "fids30.data.source in params.yaml to the unpacked folder or the zip"
 )
 # JPEGs are decoded at the 1/2, 1/4 or 1/8 DCT scale that keeps at least this many times the
 # target size on each side, then resized with Lanczos. On the 20 largest FIDS30 photos this is ~4x
@@ -72,7 +72,7 @@ def is_image_name(name: str) -> bool:
 def _open_source(source: Path) -> Iterator[tuple[dict[str, Callable[[], bytes]], set[str]]]:
     """Yield a folder's (two levels down) or zip's files as posix path -> reader, and its folders."""
     if not source.exists():
-        raise SynthsetError(f"fids30.source '{source}' does not exist: {DOWNLOAD_HINT}")
+        raise SynthsetError(f"fids30.data.source '{source}' does not exist: {DOWNLOAD_HINT}")
     if source.is_dir():
         paths = [path for pattern in ("*", "*/*", "*/*/*") for path in source.glob(pattern)]
         yield ({path.relative_to(source).as_posix(): path.read_bytes for path in paths if path.is_file()},
@@ -81,7 +81,7 @@ def _open_source(source: Path) -> Iterator[tuple[dict[str, Callable[[], bytes]],
     try:
         archive = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, OSError) as error:
-        raise SynthsetError(f"fids30.source '{source}' is neither a folder nor a readable zip ({error}): "
+        raise SynthsetError(f"fids30.data.source '{source}' is neither a folder nor a readable zip ({error}): "
                             f"{DOWNLOAD_HINT}") from None
     with archive:
         entries = {info.filename.replace("\\", "/").rstrip("/"): info for info in archive.infolist()}
@@ -107,7 +107,7 @@ def find_class_files(names: list[str], folders: set[str], classes: list[str],
     best = max(found.values())
     winners = [prefix for prefix in candidates if found[prefix] == best]
     if best > 0 and len(winners) > 1 and "" not in winners:
-        raise SynthsetError(f"fids30.source '{source}' holds class folders under several top folders "
+        raise SynthsetError(f"fids30.data.source '{source}' holds class folders under several top folders "
                             f"({', '.join(w.rstrip('/') for w in winners)}): point it at one of them")
     prefix = winners[0]
     present = sorted(f[len(prefix):] for f in folders if f.startswith(prefix) and "/" not in f[len(prefix):])
@@ -115,13 +115,13 @@ def find_class_files(names: list[str], folders: set[str], classes: list[str],
     for name in classes:
         folder = f"{prefix}{name}"
         if folder not in folders:
-            raise SynthsetError(f"class '{name}' is missing from fids30.source '{source}': no folder '{folder}' "
+            raise SynthsetError(f"class '{name}' is missing from fids30.data.source '{source}': no folder '{folder}' "
                                 "(class folders are looked for at its top and one level down; found "
                                 f"{', '.join(p for p in present if p != '.') or 'none'}); {DOWNLOAD_HINT}")
         images = [n for n in names
                   if str(PurePosixPath(n).parent) == folder and is_image_name(PurePosixPath(n).name)]
         if not images:
-            raise SynthsetError(f"class '{name}' in fids30.source '{source}' has no .jpg/.jpeg/.png images "
+            raise SynthsetError(f"class '{name}' in fids30.data.source '{source}' has no .jpg/.jpeg/.png images "
                                 f"(folder '{folder}')")
         by_class[name] = sorted(images, key=lambda n: natural_key(PurePosixPath(n).name))
     return by_class
@@ -141,8 +141,8 @@ def import_source(source: Path, classes: list[str], destination: Path) -> dict[s
         for name, members in by_class.items():
             folder = destination / name
             if source.is_dir() and folder.resolve() == (source / members[0]).parent.resolve():
-                raise SynthsetError(f"fids30.source '{source}' is the import's own destination '{destination}': "
-                                    "point fids30.source at the original download")
+                raise SynthsetError(f"fids30.data.source '{source}' is the import's own destination '{destination}': "
+                                    "point fids30.data.source at the original download")
             folder.mkdir(parents=True, exist_ok=True)
             for member in members:
                 data = files[member]()
@@ -288,9 +288,9 @@ def raw_data_problem(spec: Fids30Params, folder: Path, params_file: str) -> str 
     what = f"{folder}/ lacks class(es) {', '.join(absent)}" if absent else f"{folder}/ has no {MANIFEST_NAME}"
     source = Path(spec.source)
     if source.exists():
-        how = f"import them from fids30.source '{source}' with `synthset fetch-fids30` (or `dvc pull`)"
+        how = f"import them from fids30.data.source '{source}' with `synthset fetch-fids30` (or `dvc pull`)"
     else:
-        how = (f"fids30.source '{source}' does not exist: {DOWNLOAD_HINT}, then run `synthset fetch-fids30`; "
+        how = (f"fids30.data.source '{source}' does not exist: {DOWNLOAD_HINT}, then run `synthset fetch-fids30`; "
                f"or remove fids30 from `datasets` in {params_file} to run MNIST only")
     return f"{what}: {how}"
 
@@ -303,7 +303,7 @@ def split(spec: Fids30Params, seed: int, folder: Path) -> tuple[dict[str, tuple[
     """
     if not folder.is_dir():
         raise SynthsetError(f"{folder}: missing; import FIDS30 first with `synthset fetch-fids30`, which copies "
-                            f"the classes from fids30.source ({spec.source}). {DOWNLOAD_HINT}")
+                            f"the classes from fids30.data.source ({spec.source}). {DOWNLOAD_HINT}")
     loaded = load_class_images(folder, spec.classes, spec.image_shape[0], spec.resize, spec.on_corrupt)
     train, validation = split_per_class(loaded.labels, spec.validation_fraction, seed)
     holdout = train
