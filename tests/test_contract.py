@@ -110,3 +110,15 @@ def test_settings_read_follow_the_code(tmp_path):
 def test_every_dvc_command_is_a_synthset_command(stages):
     for name, cmd, *_ in stages:
         assert module_file("synthset.cli") and parse_command(cmd).run, name
+
+
+def test_stage_names_in_dvc_yaml_are_the_names_the_code_uses(stages):
+    """MLflow tags and the report find runs by the constants of synthset.stages: they must be the
+    stage names of dvc.yaml, each used."""
+    from synthset import stages as names
+    from synthset.config import SOURCES
+
+    constants = {value for key, value in vars(names).items() if key.isupper() and isinstance(value, str)}
+    in_code = constants | {names.classifier_stage(source) for source in SOURCES}
+    in_dvc_yaml = {name.split(":")[-1].split("@")[0] for name, *_ in stages}
+    assert in_dvc_yaml == in_code

@@ -69,15 +69,6 @@ def read_runs(experiment_name: str):
                               order_by=["attributes.start_time DESC"])
 
 
-def read_metric_history(run_id: str, key: str):
-    """One metric of one run at every step, as a DataFrame with columns step and value."""
-    import mlflow
-    import pandas as pd
-
-    history = mlflow.MlflowClient().get_metric_history(run_id, key)
-    return pd.DataFrame({"step": [m.step for m in history], "value": [m.value for m in history]})
-
-
 def run_url(experiment_id: str, run_id: str) -> str | None:
     """The run's page in the MLflow UI, when the store is a tracking server; None for a local store."""
     uri = tracking_uri()

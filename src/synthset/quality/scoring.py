@@ -102,7 +102,3 @@ def references(extractor: FeatureExtractor, holdout: tuple[np.ndarray, np.ndarra
     """Every class's yardsticks, from the (images, labels) of the holdout and the training split."""
     return {label: class_reference(extractor, holdout[0][holdout[1] == label], train[0][train[1] == label], index, spec)
             for index, label in enumerate(labels)}
-
-
-def is_better(metric: str, value: float, than: float) -> bool:
-    return value > than if QUALITY_METRICS[metric] else value < than
