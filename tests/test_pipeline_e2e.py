@@ -1,9 +1,7 @@
 """`dvc repro` of the real pipeline on the tiny scale, in a fresh copy of the project."""
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
