@@ -131,6 +131,7 @@ def key_covered(key: str, declared: list[str]) -> bool:
 def producible_paths(params_file: Path = PROJECT / "params.yaml") -> set[str]:
     """Every path a function of ``paths`` returns for the names the pipeline uses."""
     from synthset import config, paths
+    from synthset.report.pages import PAGES
 
     project = config.load(params_file)
     study2 = config.load(params_file, dataset=config.STUDY2_DATASETS[0]).study2
@@ -142,6 +143,7 @@ def producible_paths(params_file: Path = PROJECT / "params.yaml") -> set[str]:
         "name": [*config.STUDY2_MODELS, *map(paths.semi_name, config.SEMI_VARIANTS),
                  *map(paths.ssl_gan_name, study2.ssl.labels)],
         "seed": list(range(project.seed, project.seed + 5)),
+        "page": ["index", *PAGES],
     }
     found = {str(value) for value in vars(paths).values() if isinstance(value, Path)}
     for name, function in inspect.getmembers(paths, inspect.isfunction):

@@ -181,6 +181,39 @@ def report(args) -> None:
     print(f"[report] {len(written)} files in {written[0].parent}/: open {written[-1]} (works offline)")
 
 
+def sweep(args) -> int:
+    from synthset.tuning import runner, storage
+
+    params = _params(args)
+    if args.n_trials < 1 or args.workers < 1:
+        raise SynthsetError(f"--n-trials ({args.n_trials}) and --workers ({args.workers}) must be at least 1")
+    request = runner.SweepRequest(args.dataset, args.study, args.n_trials, args.workers,
+                                  args.storage or str(storage.DEFAULT_STORAGE), str(args.params))
+    if args.worker_index is not None:
+        return runner.run_worker(params, request, args.worker_index)
+    code = runner.launch(params, request)
+    from synthset.report.sweeps import write_page
+
+    print(f"[sweep] {write_page(request.storage_url)}: the study's plots (synthset sweep-report rewrites it)")
+    if code == runner.INTERRUPTED:
+        print(f"[sweep] stopped: no trial is left running; run the same command to continue study {args.study!r}",
+              file=sys.stderr)
+    return code
+
+
+def sweep_best(args) -> None:
+    from synthset.tuning import best, storage
+
+    print(best.show(args.study, args.storage or str(storage.DEFAULT_STORAGE), args.params, args.trial, args.apply))
+
+
+def sweep_report(args) -> None:
+    from synthset.report.sweeps import write_page
+    from synthset.tuning import storage
+
+    print(f"[sweep-report] {write_page(args.storage or str(storage.DEFAULT_STORAGE))}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="synthset", description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="settings file (default: params.yaml)")
@@ -231,6 +264,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     dataset_command("evaluate", evaluate, "collect study 1's final numbers into metrics/<dataset>/study1.json")
     study2_command("evaluate-study2", evaluate_study2, "collect the poster's table into metrics/study2.json")
+    command = dataset_command("sweep", sweep, "Optuna sweep of the GAN settings (params.yaml `sweep`), tracked in MLflow")
+    command.add_argument("--study", required=True, help="study name; the same name continues where it stopped")
+    command.add_argument("--n-trials", type=int, required=True, help="the study's total number of trials, all workers together")
+    command.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
+    command.add_argument("--storage", help="journal file path (default sweeps/studies.journal) or postgresql://... "
+                         "shared by several machines")
+    command.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # a worker process the launcher started
+
+    command = commands.add_parser("sweep-best", help="the best trial of a study as `dvc exp run -S` overrides; --apply "
+                                  "writes them into params.yaml")
+    command.add_argument("study")
+    command.add_argument("--storage", help="journal file path (default sweeps/studies.journal) or postgresql://...")
+    command.add_argument("--trial", type=int, help="this trial instead of the best (e.g. one of a Pareto front)")
+    command.add_argument("--apply", action="store_true", help="write the values into params.yaml where each one decides")
+    command.set_defaults(run=sweep_best)
+
+    command = commands.add_parser("sweep-report", help="write reports/sweeps.html: every study's plots")
+    command.add_argument("--storage", help="journal file path (default sweeps/studies.journal) or postgresql://...")
+    command.set_defaults(run=sweep_report)
+
     commands.add_parser("report", help="write reports/: the dashboards of the last run, beside the papers' numbers").set_defaults(
         run=report)
     return parser
@@ -252,14 +305,14 @@ def main(argv: list[str] | None = None) -> int:
     _use_xla_cache()
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        code = args.run(args)
     except SynthsetError as error:
         print(f"synthset: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("synthset: interrupted; run the same command (or `dvc repro`) again to resume", file=sys.stderr)
         return 130
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -118,8 +118,15 @@ class DiscriminatorParams(Strict):
         return self
 
 
-class AdamParams(Strict):
+class AdamRate(Strict):
     learning_rate: LearningRate
+
+
+class AdamParams(Strict):
+    """Adam as the paper settled on, with a learning rate per network (a sweep tunes them apart)."""
+
+    generator: AdamRate
+    discriminator: AdamRate
     beta_1: Rate
     beta_2: Rate
 
@@ -294,6 +301,77 @@ class Study2Params(Strict):
         return self
 
 
+class MedianPrunerParams(Strict):
+    """Stop a trial whose class score is worse than the median of earlier trials' on that class."""
+
+    kind: Literal["median"]
+    startup_trials: Annotated[int, Field(ge=0)]  # trials that run to the end before any is pruned
+    warmup_classes: Annotated[int, Field(ge=0)]  # classes scored before a trial may be pruned
+
+
+class HalvingPrunerParams(Strict):
+    """Asynchronous successive halving with classes as the resource."""
+
+    kind: Literal["successive_halving"]
+    min_classes: PositiveInt
+    reduction_factor: Annotated[int, Field(ge=2)]
+
+
+class WilcoxonPrunerParams(Strict):
+    """Wilcoxon's signed-rank test of the trial's class scores against the best trial's, classes as instances."""
+
+    kind: Literal["wilcoxon"]
+    p_threshold: Annotated[float, Field(gt=0.0, lt=1.0)]
+    startup_classes: Annotated[int, Field(ge=0)]
+
+
+class NoPrunerParams(Strict):
+    kind: Literal["none"]
+
+
+Range = tuple[float, float]
+
+
+class SweepSpace(Strict):
+    """What a sweep chooses from: lists are choices, [low, high] pairs ranges (learning rates log-uniform)."""
+
+    optimizer: list[Literal["adam", "rmsprop"]] = Field(min_length=1)
+    discriminator_learning_rate: tuple[LearningRate, LearningRate]
+    generator_learning_rate: tuple[LearningRate, LearningRate]
+    adam_beta_1: tuple[Rate, Rate]
+    generator_dropout: tuple[Rate, Rate]
+    discriminator_dropout: tuple[Rate, Rate]
+    batch_size: list[PositiveInt] = Field(min_length=1)
+    generator_widths: list[list[PositiveInt]] = Field(min_length=1)  # each [base_filters, *filters]
+    discriminator_widths: list[list[PositiveInt]] = Field(min_length=1)  # each the conv widths
+
+    @model_validator(mode="after")
+    def _ordered_ranges(self):
+        for name, value in self:
+            if isinstance(value, tuple) and value[0] > value[1]:
+                raise ValueError(f"{name} range {list(value)} has its lower bound above its upper bound")
+        for name in ("generator_widths", "discriminator_widths"):
+            if any(len(widths) < (2 if name == "generator_widths" else 1) for widths in getattr(self, name)):
+                raise ValueError(f"{name}: a generator needs [base_filters, *filters], at least two widths")
+        return self
+
+
+class SweepParams(Strict):
+    """``synthset sweep``: Optuna tunes a dataset's GAN settings by the quality of its generators."""
+
+    classes: list[int | str] = Field(min_length=1)  # the classes every trial trains and scores
+    steps: PositiveInt  # training steps per class and trial: trials compare at the same budget
+    objectives: Literal["quality", "quality_and_speed"]
+    sampler: Literal["tpe", "random"]
+    startup_trials: Annotated[int, Field(ge=0)]  # TPE samples at random first
+    pruner: Annotated[MedianPrunerParams | HalvingPrunerParams | WilcoxonPrunerParams | NoPrunerParams,
+                      Field(discriminator="kind")]
+    retries: Annotated[int, Field(ge=0)]  # a trial whose worker died or was stopped runs again at most this often
+    heartbeat_seconds: PositiveInt  # database storages: a running trial's pulse ...
+    grace_seconds: PositiveInt  # ... silent this long, its worker is taken for dead
+    space: SweepSpace
+
+
 class Project(Strict):
     """The settings every stage shares: the seed, which datasets run, and each dataset's data settings.
 
@@ -327,6 +405,7 @@ class Params(Project):
     features: FeatureNetworkParams
     quality: QualityParams
     study2: Study2Params | None  # None for a dataset study 2 does not run on
+    sweep: SweepParams
 
     @property
     def data(self) -> MnistParams | Fids30Params:
@@ -340,17 +419,25 @@ class Params(Project):
         if holdout and holdout // 2 <= k:
             raise ValueError(f"{self.dataset}.holdout_per_class={holdout} is too few for quality.nearest_k={k}: "
                              f"each half of the holdout needs more than {k} images per class")
+        unknown = [name for name in self.sweep.classes if str(name) not in self.data.class_names]
+        if unknown:
+            raise ValueError(f"sweep.classes {unknown} are not classes of {self.dataset} ({self.data.class_names})")
         return self
+
+    @property
+    def sweep_labels(self) -> list[int]:
+        """The labels of ``sweep.classes``, in the order given."""
+        return [self.data.labels[self.data.class_names.index(str(name))] for name in self.sweep.classes]
 
 
 ScaleName = Literal["default", "paper", "tiny"]
 SCALES = ScaleName.__args__
 PARAMS_FILE = Path("params.yaml")
 STUDY2_DATASETS = ("mnist",)  # the poster is about MNIST
-SECTIONS = ("gan", "generate", "augment", "classifier", "features", "quality", "study2")
+SECTIONS = ("gan", "generate", "augment", "classifier", "features", "quality", "study2", "sweep")
 # Besides its shared section, where each section may be set. "data" has no shared section.
-PER_DATASET = ("data", "gan", "quality")  # <dataset>.<section>: one dataset, every scale
-PER_SCALE = ("data", "gan", "generate", "classifier", "features", "study2")  # scales.<scale>.<dataset>.<section>
+PER_DATASET = ("data", "gan", "quality", "sweep")  # <dataset>.<section>: one dataset, every scale
+PER_SCALE = ("data", "gan", "generate", "classifier", "features", "study2", "sweep")  # scales.<scale>.<dataset>.<section>
 _TOP_LEVEL = ("scale", "seed", "datasets", "scales", *SECTIONS, *DATASETS)
 
 
@@ -485,8 +572,9 @@ def _validate(model: type[BaseModel], settings: dict[str, Any], where: str, orig
         raise SynthsetError("invalid settings in " + _describe(error, where, origins)) from None
 
 
-def _resolve_all(raw: Any, source: str) -> tuple[str, dict[str, Project], dict[str, dict[str, Params]]]:
-    """(selected scale, Project per scale, Params per scale and dataset): everything validated."""
+def _resolve_all(raw: Any, source: str) -> tuple[str, dict[str, Project], dict[str, dict[str, Params]], dict]:
+    """(selected scale, Project per scale, Params per scale and dataset, the place of every setting
+    per scale and dataset): everything validated."""
     if not isinstance(raw, dict):
         raise SynthsetError(f"{source}: expected a mapping of settings, got {type(raw).__name__}")
     for key in raw:
@@ -500,7 +588,7 @@ def _resolve_all(raw: Any, source: str) -> tuple[str, dict[str, Project], dict[s
     datasets, scales = _dataset_blocks(raw, source), _scale_blocks(raw.get("scales"), source)
     shared = {section: _mapping(raw.get(section), section, source, f"the {section} settings every dataset shares")
               for section in SECTIONS}
-    projects, resolved = {}, {}
+    projects, resolved, places_of = {}, {}, {}
     for scale in (selected, *(s for s in SCALES if s != selected)):  # errors name the selected scale first
         origins: dict[str, str] = {}
 
@@ -517,7 +605,7 @@ def _resolve_all(raw: Any, source: str) -> tuple[str, dict[str, Project], dict[s
                 **{dataset: merged("data", dataset) for dataset in DATASETS}}
         where = f"{source} (scale '{scale}')"
         projects[scale] = _validate(Project, base, where, origins)
-        resolved[scale] = {}
+        resolved[scale], places_of[scale] = {}, {}
         for dataset in DATASETS:
             for key in [key for key in origins if key.split(".")[0] in SECTIONS]:  # the previous dataset's
                 del origins[key]
@@ -527,7 +615,8 @@ def _resolve_all(raw: Any, source: str) -> tuple[str, dict[str, Project], dict[s
                 Params, {**base, **sections, "dataset": dataset},
                 f"{where} for {dataset}: each section merged from its shared section, {dataset}.<section> "
                 f"and scales.{scale}.{dataset}.<section>", origins)
-    return selected, projects, resolved
+            places_of[scale][dataset] = dict(origins)
+    return selected, projects, resolved, places_of
 
 
 def resolve(raw: Any, source: str = str(PARAMS_FILE), scale: str | None = None, dataset: str | None = None):
@@ -537,9 +626,15 @@ def resolve(raw: Any, source: str = str(PARAMS_FILE), scale: str | None = None, 
         raise SynthsetError(f"unknown dataset {dataset!r}, expected one of {list(DATASETS)}")
     if scale is not None and scale not in SCALES:
         raise SynthsetError(f"unknown scale {scale!r}, expected one of {list(SCALES)}")
-    selected, projects, resolved = _resolve_all(raw, source)
+    selected, projects, resolved, _ = _resolve_all(raw, source)
     scale = scale or selected
     return projects[scale] if dataset is None else resolved[scale][dataset]
+
+
+def setting_places(raw: Any, dataset: str, scale: str, source: str = str(PARAMS_FILE)) -> dict[str, str]:
+    """Where each setting of ``dataset`` at ``scale`` is written: ``gan.adam.beta_1`` ->
+    ``mnist.gan.adam.beta_1``. What a tool that changes a setting edits, so the change takes effect."""
+    return _resolve_all(raw, source)[3][scale][dataset]
 
 
 def read(path: Path | str = PARAMS_FILE) -> dict[str, Any]:

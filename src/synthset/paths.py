@@ -208,7 +208,22 @@ def attention_table(dataset: str) -> Path:
     return METRICS / dataset / "study2" / "attention.csv"
 
 
-REPORTS = Path("reports")  # the report stage's output; report/pages.py names the files in it
+REPORTS = Path("reports")
+
+
+def report_page(page: str) -> Path:
+    """One page of the report stage (report/pages.py names them)."""
+    return REPORTS / f"{page}.html"
+
+
+def report_script() -> Path:
+    """plotly.js, written once beside the report's pages: no page reaches the network."""
+    return REPORTS / "plotly.min.js"
+
+
+def sweeps_page() -> Path:
+    """Every Optuna study's plots; written by `synthset sweep` and `sweep-report`, not by DVC."""
+    return REPORTS / "sweeps.html"
 
 
 def gan_history_of(dataset: str, label: int) -> Path:

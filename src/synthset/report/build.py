@@ -16,7 +16,7 @@ from synthset.report.pages import Section
 from synthset.versions import data_version, git_commit
 
 
-def build(params_file: Path = Path("params.yaml"), directory: Path = paths.REPORTS) -> list[Path]:
+def build(params_file: Path = Path("params.yaml")) -> list[Path]:
     """Write the index, one page per dashboard and plotly.js; returns the files written.
 
     Datasets are those of ``datasets`` in the settings; study 2 appears when MNIST is among them.
@@ -30,7 +30,7 @@ def build(params_file: Path = Path("params.yaml"), directory: Path = paths.REPOR
     sections = _sections(datasets, params_of, runs)
     written = {name: pages.page(name, parts, context) for name, parts in sections.items() if name != "index"}
     written["index"] = pages.page("index", sections["index"], context, pages.index_intro())
-    return pages.write(directory, written)
+    return pages.write(written)
 
 
 def _per_dataset(datasets: list[str], title: str, build_one) -> list[Section]:

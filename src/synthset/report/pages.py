@@ -13,6 +13,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.offline
 
+from synthset import paths
+
 PAGES = {  # file name -> (title, what it answers)
     "summary": ("Summary", "How real is our synthetic data? The handful of numbers, with the papers' own."),
     "gan": ("GAN training", "D and G loss, D accuracy on real and fake per step, per class (paper Figure 7); chosen epoch marked."),
@@ -93,14 +95,15 @@ def render_section(section: Section, context: Context, number: int) -> str:
     return f"<section>{body}{caption(section, context)}</section>"
 
 
-def page(name: str, sections: list[Section], context: Context, intro: str = "") -> str:
-    title = "synthset report" if name == "index" else f"{PAGES[name][0]} - synthset report"
+def page(name: str, sections: list[Section], context: Context, intro: str = "", title: str | None = None,
+         script: str = '<script src="plotly.min.js"></script>') -> str:
+    title = title or ("synthset report" if name == "index" else f"{PAGES[name][0]} - synthset report")
     header = (f"<h1>{html.escape(title)}</h1><p>Generated {html.escape(context.generated)} from git commit "
               f"<code>{html.escape(context.git_commit)}</code>, data <code>{html.escape(context.data_version)}</code>, "
               f"MLflow store <code>{html.escape(context.tracking_uri)}</code>.</p>{intro}")
     body = "".join(render_section(s, context, i) for i, s in enumerate(sections))
     return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><link rel=\"icon\" href=\"data:,\"><title>{html.escape(title)}</title>"
-            f"<style>{CSS}</style><script src=\"plotly.min.js\"></script></head>"
+            f"<style>{CSS}</style>{script}</head>"
             f"<body>{nav(name)}<main>{header}{body}</main></body></html>")
 
 
@@ -110,12 +113,13 @@ def index_intro() -> str:
     return f'<ul class="pages">{items}</ul>'
 
 
-def write(directory: Path, pages: dict[str, str]) -> list[Path]:
+def write(pages: dict[str, str]) -> list[Path]:
     """Every page and plotly.js beside them; returns the files written."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "plotly.min.js").write_text(plotly.offline.get_plotlyjs(), encoding="utf-8")
-    written = [directory / "plotly.min.js"]
+    script = paths.report_script()
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text(plotly.offline.get_plotlyjs(), encoding="utf-8")
+    written = [script]
     for name, text in pages.items():
-        (directory / f"{name}.html").write_text(text, encoding="utf-8")
-        written.append(directory / f"{name}.html")
+        paths.report_page(name).write_text(text, encoding="utf-8")
+        written.append(paths.report_page(name))
     return written

@@ -29,7 +29,8 @@ def build_optimizers(gan: GanParams) -> tuple[keras.optimizers.Optimizer, keras.
     """
     if gan.optimizer == "adam":
         a = gan.adam
-        return tuple(keras.optimizers.Adam(a.learning_rate, beta_1=a.beta_1, beta_2=a.beta_2) for _ in range(2))
+        return tuple(keras.optimizers.Adam(rate.learning_rate, beta_1=a.beta_1, beta_2=a.beta_2)
+                     for rate in (a.discriminator, a.generator))
 
     def rmsprop(rates):
         schedule = keras.optimizers.schedules.InverseTimeDecay(rates.learning_rate, decay_steps=1, decay_rate=rates.decay)
@@ -38,7 +39,8 @@ def build_optimizers(gan: GanParams) -> tuple[keras.optimizers.Optimizer, keras.
     return rmsprop(gan.rmsprop.discriminator), rmsprop(gan.rmsprop.generator)
 
 
-def build_gan(gan: GanParams, image_shape: tuple[int, int, int], seed: int) -> GAN:
+def build_networks(gan: GanParams, image_shape: tuple[int, int, int]) -> tuple[keras.Model, keras.Model]:
+    """(generator, discriminator) of the settings; a ValueError names a shape the models cannot make."""
     g, d = gan.generator, gan.discriminator
     generator = build_generator(
         latent_dim=gan.latent_dim, image_shape=image_shape, base_size=g.base_size, base_filters=g.base_filters,
@@ -48,6 +50,11 @@ def build_gan(gan: GanParams, image_shape: tuple[int, int, int], seed: int) -> G
         image_shape=image_shape, filters=d.filters, strides=d.strides, kernel_size=d.kernel_size,
         dropout=d.dropout, leaky_relu_slope=d.leaky_relu_slope,
     )
+    return generator, discriminator
+
+
+def build_gan(gan: GanParams, image_shape: tuple[int, int, int], seed: int) -> GAN:
+    generator, discriminator = build_networks(gan, image_shape)
     model = GAN(generator, discriminator, latent_dim=gan.latent_dim, seed=seed)
     d_optimizer, g_optimizer = build_optimizers(gan)
     model.compile(d_optimizer=d_optimizer, g_optimizer=g_optimizer, jit_compile=gan.jit_compile)

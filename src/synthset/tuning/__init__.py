@@ -1,0 +1,1 @@
+"""Optuna sweeps of the GAN settings: search space, objective, storage and workers, best trial."""

@@ -1,0 +1,159 @@
+"""One trial: train the GAN of each sweep class with the library trainer on a fixed step budget,
+score its generator with the quality code against the holdout's reference half, report per class.
+
+The pipeline's seeds are used (``seed * 1000 + label`` for training, ``seed + 7919 * label`` for
+the scored images), so the trial of the current settings reproduces the pipeline's own score.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import keras
+import numpy as np
+
+from synthset import paths
+from synthset.config import QUALITY_METRICS, Params
+from synthset.data.archives import from_tanh_range, images_of_class
+from synthset.errors import SynthsetError
+from synthset.imaging import image_grid
+from synthset.models.features import FeatureExtractor
+from synthset.quality.scoring import ClassReference
+from synthset.quality.selection import score_checkpoints
+from synthset.tuning.space import SettingsRefused, check_buildable, settings_for, suggest
+from synthset.training.gan import train_gan
+
+
+class TrainingFailed(Exception):
+    """The trial's GAN diverged (a score that is not a number): a failed trial."""
+
+
+@dataclass
+class SweepData:
+    """What every trial of a dataset reads: each sweep class's training images and yardsticks."""
+
+    labels: list[int]
+    images: dict[int, np.ndarray]
+    references: dict[int, ClassReference]
+    feature_index: dict[int, int]  # label -> the class's output in the feature network
+    extractor: FeatureExtractor
+    inputs: dict[str, str] = field(default_factory=dict)  # input name -> md5, for the tracker
+
+
+def load_data(params: Params, dataset: str) -> SweepData:
+    """The pipeline's training split, holdout and feature network; an error says how to make them."""
+    from synthset.stages.scoring_inputs import feature_extractor, references
+    from synthset.versions import file_md5
+
+    needed = [paths.real_split(dataset, "train"), paths.real_split(dataset, "holdout"), paths.feature_network(dataset)]
+    missing = [str(path) for path in needed if not path.exists()]
+    if missing:
+        raise SynthsetError(f"a sweep scores with the pipeline's real splits and feature network, and "
+                            f"{', '.join(missing)} is missing: run `dvc repro train_features@{dataset}` first")
+    extractor = feature_extractor(params, dataset)
+    refs = references(params, dataset, extractor)
+    labels = params.sweep_labels
+    return SweepData(
+        labels=labels,
+        images={label: images_of_class(needed[0], label, params.gan.train_images_per_class) for label in labels},
+        references={label: refs[label] for label in labels},
+        feature_index={label: params.data.labels.index(label) for label in labels},
+        extractor=extractor,
+        inputs={name: file_md5(path) for name, path in zip(("train", "holdout", "feature_network"), needed)},
+    )
+
+
+@dataclass
+class ClassResult:
+    label: int
+    scores: dict[str, float]  # every quality metric and its real-vs-real floor
+    grid: np.ndarray  # uint8 sample grid of the trained generator
+    seconds_per_step: float
+
+
+class _StepClock(keras.callbacks.Callback):
+    """Seconds per training step after the first (which includes tracing and compiling)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.times = getattr(self, "times", []) + [time.perf_counter()]
+
+    @property
+    def seconds_per_step(self) -> float:
+        times = getattr(self, "times", [])
+        return (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else float("nan")
+
+
+def train_and_score(params: Params, settings, data: SweepData, label: int) -> ClassResult:
+    """Train one class's GAN for ``sweep.steps`` steps and score its last generator."""
+    clock = _StepClock()
+    training = train_gan(settings, data.images[label], seed=params.seed * 1000 + label, steps=params.sweep.steps,
+                         callbacks=[clock])
+    generator = training.generator
+    curve = score_checkpoints([(params.sweep.steps, generator)], data.references[label], data.extractor,
+                              data.feature_index[label], params.quality, settings.latent_dim,
+                              noise_seed=params.seed + 7919 * label, seed=params.seed)
+    size = settings.sample_grid_size
+    noise = np.random.default_rng(params.seed * 1000 + label).standard_normal((size**2, settings.latent_dim)).astype("float32")
+    grid = image_grid(from_tanh_range(generator(noise, training=False)), size)
+    return ClassResult(label, {k: float(v) for k, v in curve.iloc[0].items() if k != "epoch"}, grid,
+                       clock.seconds_per_step)
+
+
+def directions(params: Params) -> list[str]:
+    """The study's directions: the selection metric's (and, with speed, fewer seconds per step)."""
+    quality = "maximize" if QUALITY_METRICS[params.quality.selection_metric] else "minimize"
+    return [quality] if params.sweep.objectives == "quality" else [quality, "minimize"]
+
+
+class Objective:
+    """Optuna's objective: the mean of the selection metric over the sweep classes (and, in
+    ``quality_and_speed`` mode, seconds per step). ``on_class`` hears of every scored class."""
+
+    def __init__(self, params: Params, data: SweepData, on_class: Callable | None = None):
+        self.params, self.data, self.on_class = params, data, on_class
+        self.metric = params.quality.selection_metric
+        self.prune = params.sweep.objectives == "quality" and params.sweep.pruner.kind != "none"
+
+    @property
+    def directions(self) -> list[str]:
+        return directions(self.params)
+
+    def settings(self, values: dict):
+        """The trial's GAN settings, refused (``SettingsRefused``) before any training if invalid."""
+        counts = [len(self.data.images[label]) for label in self.data.labels]
+        settings = settings_for(self.params.gan, values, self.params.sweep.steps, round(sum(counts) / len(counts)))
+        check_buildable(settings, tuple(self.params.data.image_shape))
+        return settings
+
+    def __call__(self, trial) -> float | tuple[float, float]:
+        import optuna
+
+        values = suggest(trial, self.params.sweep.space)
+        try:
+            settings = self.settings(values)
+        except SettingsRefused as error:
+            trial.set_user_attr("failure", f"settings: {error}")
+            raise
+        scores, speeds = [], []
+        for position, label in enumerate(self.data.labels):
+            result = train_and_score(self.params, settings, self.data, label)
+            value = result.scores[self.metric]
+            if not math.isfinite(value):
+                trial.set_user_attr("failure", f"training: class {label}'s {self.metric} is {value} (diverged)")
+                raise TrainingFailed(f"class {label}: {self.metric} is {value}")
+            scores.append(value)
+            speeds.append(result.seconds_per_step)
+            trial.set_user_attr(f"{self.metric}_class_{label}", value)
+            if self.on_class:
+                self.on_class(trial, position, result)
+            if self.prune:
+                trial.report(value, position)
+                if trial.should_prune():
+                    trial.set_user_attr("pruned", f"after class {label} ({self.metric} {value:.4g})")
+                    raise optuna.TrialPruned(f"class {label}: {self.metric} {value:.4g}")
+        trial.set_user_attr("seconds_per_step", float(np.nanmean(speeds)))
+        mean = float(np.mean(scores))
+        return mean if self.params.sweep.objectives == "quality" else (mean, float(np.nanmean(speeds)))
