@@ -4,9 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # The report's browser test drives Debian's headless Chromium; nothing downloads a browser of its own.
-if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+# The sweep tests start a throw-away PostgreSQL cluster from Debian's postgresql package.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium chromium-driver
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium chromium-driver postgresql
 fi
 source .venv/bin/activate
 # Two workers: the end-to-end pipeline (mostly process start-up) runs beside the unit tests;

@@ -45,13 +45,13 @@ def test_a_scale_value_runs_for_that_dataset_at_that_scale_only(params_raw):
 
 def test_a_shared_value_that_a_scale_also_sets_is_refused_naming_both(params_raw):
     """The silent override of the old layering: shared 0.0123, the default scale's 0.0005 won."""
-    params_raw["gan"]["adam"]["learning_rate"] = 0.0123
+    params_raw["gan"]["adam"]["generator"] = {"learning_rate": 0.0123}
     message = _error(params_raw)
-    assert "`gan.adam.learning_rate` (0.0123)" in message
-    assert "`scales.default.mnist.gan.adam.learning_rate` (0.0005)" in message
+    assert "`gan.adam.generator.learning_rate` (0.0123)" in message
+    assert "`scales.default.mnist.gan.adam.generator.learning_rate` (0.0005)" in message
     assert "remove one of the two" in message
     params_raw["scale"] = "tiny"  # every scale sets it: the message names the selected one's key
-    assert "`scales.tiny.mnist.gan.adam.learning_rate` (0.0002)" in _error(params_raw)
+    assert "`scales.tiny.mnist.gan.adam.generator.learning_rate` (0.0002)" in _error(params_raw)
 
 
 def test_a_shared_value_that_a_dataset_also_sets_is_refused_naming_both(params_raw):
@@ -70,7 +70,7 @@ def test_a_dataset_value_that_a_scale_also_sets_is_refused_on_every_load(params_
 
 def test_a_mapping_set_over_a_value_is_refused(params_raw):
     params_raw["scales"]["tiny"]["mnist"]["gan"]["adam"] = 0.1
-    params_raw["gan"]["adam"] = {"beta_1": 0.5, "beta_2": 0.999, "learning_rate": 0.1}
+    params_raw["gan"]["adam"] = {"beta_2": 0.999, "generator": 0.1}
     message = _error(params_raw)
     assert "gan.adam" in message and "remove one of the two" in message
 

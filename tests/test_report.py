@@ -168,7 +168,7 @@ def test_build_without_any_run_names_what_is_missing(workdir, params_raw):
     from synthset.report.build import build
 
     (workdir / "params.yaml").write_text(yaml.safe_dump(params_raw | {"datasets": ["mnist"]}, sort_keys=False))
-    written = build(workdir / "params.yaml", workdir / "reports")
+    written = build(workdir / "params.yaml")
     assert {p.name for p in written} == {"plotly.min.js", "index.html", "summary.html", "gan.html", "samples.html",
                                          "classifiers.html", "quality.html", "study2.html"}
     classifiers = (workdir / "reports/classifiers.html").read_text()

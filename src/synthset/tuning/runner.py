@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 
 import optuna
@@ -123,7 +124,7 @@ class Worker:
 
     def __init__(self, params: Params, request: SweepRequest, study: optuna.Study, data: SweepData, label: str):
         self.params, self.request, self.study, self.data, self.label = params, request, study, data, label
-        self.objective = Objective(params, data, on_class=self._class_scored)
+        self.objective = Objective(params, data, on_start=self._started, on_class=self._class_scored)
         self.claim = storage.ClaimLock(request.storage_url, request.study)
         self.in_trial = self.stop_requested = False
         self.current: optuna.Trial | None = None
@@ -144,6 +145,8 @@ class Worker:
             while not self.stop_requested:
                 self.claim.acquire()
                 try:
+                    if self.stop_requested:  # the signal came while this worker waited for the lock
+                        break
                     self._recover_lost()
                     if self._total() >= self.request.n_trials:
                         break
@@ -166,7 +169,9 @@ class Worker:
                     self._close_lost(trial, "its worker is gone")
         else:  # database storages: Optuna's heartbeat finds them and calls storage.queue_again
             running = {t.number: t for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-            optuna.storages.fail_stale_trials(self.study)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(self.study)
             for trial in self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
                 if trial.number in running:
                     self._close_lost(trial, "its worker stopped beating")
@@ -185,12 +190,6 @@ class Worker:
             if self.stop_requested:
                 raise KeyboardInterrupt("stop requested")
             self.started[trial.number] = time.perf_counter()
-            run_id = tracking.start_trial_run(self.study.user_attrs["mlflow_experiment_id"],
-                                              self.study.user_attrs["mlflow_run_id"], self.request.study,
-                                              trial.number, {"steps": self.params.sweep.steps,
-                                                             "classes": self.data.labels, **trial.params})
-            self.run_ids[trial.number] = run_id
-            trial.set_user_attr("mlflow_run_id", run_id)
             return self.objective(trial)
         except KeyboardInterrupt:
             trial.set_user_attr("failure", "interrupted")
@@ -201,6 +200,13 @@ class Worker:
             raise
         finally:
             self.in_trial = False
+
+    def _started(self, trial, values: dict) -> None:
+        run_id = tracking.start_trial_run(self.study.user_attrs["mlflow_experiment_id"],
+                                          self.study.user_attrs["mlflow_run_id"], self.request.study, trial.number,
+                                          {"steps": self.params.sweep.steps, "classes": self.data.labels, **values})
+        self.run_ids[trial.number] = run_id
+        trial.set_user_attr("mlflow_run_id", run_id)
 
     def _class_scored(self, trial, position: int, result) -> None:
         metric = self.objective.metric

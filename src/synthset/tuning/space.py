@@ -9,7 +9,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from synthset.config import GanParams, SweepSpace
-from synthset.training.gan import build_networks, steps_per_epoch
 
 
 class SettingsRefused(Exception):
@@ -57,6 +56,8 @@ def defaults(gan: GanParams) -> dict[str, Any]:
 def settings_for(base: GanParams, values: dict[str, Any], steps: int, train_images: int) -> GanParams:
     """``base`` with the trial's values, and as many epochs as ``steps`` needs at the trial's batch
     size, so that the pipeline trains the same number of steps when the trial is applied."""
+    from synthset.training.gan import steps_per_epoch  # here: sweep-best needs no TensorFlow
+
     settings = base.model_dump()
     optimizer = values["optimizer"]
     settings["optimizer"] = optimizer
@@ -79,6 +80,8 @@ def settings_for(base: GanParams, values: dict[str, Any], steps: int, train_imag
 
 def check_buildable(settings: GanParams, image_shape: tuple[int, int, int]) -> None:
     """Build both networks once: a shape the models refuse fails the trial before any training."""
+    from synthset.training.gan import build_networks
+
     try:
         build_networks(settings, image_shape)
     except ValueError as error:

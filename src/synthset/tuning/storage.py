@@ -13,6 +13,7 @@ import os
 import re
 import socket
 import time
+import warnings
 from pathlib import Path
 
 import optuna
@@ -53,8 +54,10 @@ def open_storage(url: str, sweep: SweepParams | None, workers: int) -> optuna.st
         heartbeat_interval=sweep.heartbeat_seconds, grace_period=sweep.grace_seconds,
         heartbeat_stale_trial_callback=lambda study, trial: queue_again(study, trial, sweep.retries))
     try:
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs={"pool_pre_ping": True} if scheme == "postgresql" else None, **heartbeat)
+        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5, and what we need
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs={"pool_pre_ping": True} if scheme == "postgresql" else None, **heartbeat)
     except Exception as error:  # noqa: BLE001 - driver, network and login errors all mean: unusable
         raise SynthsetError(f"study storage {describe(url)} is unreachable: {type(error).__name__}: "
                             f"{str(error).strip()[:300]}") from None

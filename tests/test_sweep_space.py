@@ -1,0 +1,111 @@
+"""The sweep's search space, settings and bookkeeping, without training."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from synthset import config
+from synthset.errors import SynthsetError
+from synthset.tuning import runner, space, storage
+
+
+@pytest.fixture
+def mnist(params_raw):
+    return config.resolve(params_raw, scale="default", dataset="mnist")
+
+
+def test_the_baseline_values_give_back_the_current_settings(mnist):
+    values = space.defaults(mnist.gan)
+    assert values["batch_size"] == 32 and values["generator_widths"] == "64-32-16"
+    assert space.settings_for(mnist.gan, values, steps=372, train_images=2000) == mnist.gan
+
+
+def test_the_step_budget_sets_the_epochs_at_the_trials_batch_size(mnist):
+    values = {**space.defaults(mnist.gan), "batch_size": 64, "optimizer": "rmsprop"}
+    values.pop("adam_beta_1")
+    settings = space.settings_for(mnist.gan, values, steps=372, train_images=2000)
+    assert settings.epochs == 12 and settings.batch_size == 64  # 31 steps per epoch
+    assert settings.optimizer == "rmsprop"
+    assert settings.rmsprop.generator.learning_rate == values["generator_learning_rate"]
+    assert settings.adam == mnist.gan.adam  # untouched: the trial chose RMSprop
+
+
+def test_a_combination_the_models_refuse_is_a_refusal_not_a_crash(mnist):
+    values = {**space.defaults(mnist.gan), "discriminator_widths": "16-32-64"}  # 3 layers, 2 strides
+    with pytest.raises(space.SettingsRefused, match="gan.discriminator: .*filters has 3 layers but strides has 2"):
+        space.settings_for(mnist.gan, values, steps=10, train_images=100)
+    values = {**space.defaults(mnist.gan), "generator_widths": "64-32-16-8"}  # 56x56 images
+    settings = space.settings_for(mnist.gan, values, steps=10, train_images=100)
+    with pytest.raises(space.SettingsRefused, match=r"shape \(56, 56, 1\), not \(28, 28, 1\)"):
+        space.check_buildable(settings, (28, 28, 1))
+
+
+def test_suggest_draws_inside_the_space_and_beta_1_only_for_adam(mnist):
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(20):
+        trial = study.ask()
+        values = space.suggest(trial, mnist.sweep.space)
+        assert ("adam_beta_1" in values) == (values["optimizer"] == "adam")
+        low, high = mnist.sweep.space.generator_learning_rate
+        assert low <= values["generator_learning_rate"] <= high
+        assert values["batch_size"] in mnist.sweep.space.batch_size
+        study.tell(trial, 0.0)
+    assert {t.params["optimizer"] for t in study.trials} == {"adam", "rmsprop"}
+
+
+def test_sweep_settings_are_validated_naming_the_place(params_raw):
+    params_raw["sweep"]["space"]["generator_dropout"] = [0.5, 0.1]
+    with pytest.raises(SynthsetError, match="generator_dropout range .* lower bound above its upper bound"):
+        config.resolve(params_raw, dataset="mnist")
+    params_raw["sweep"]["space"]["generator_dropout"] = [0.0, 0.5]
+    params_raw["mnist"]["sweep"]["classes"] = [2, 11]
+    with pytest.raises(SynthsetError, match=r"sweep.classes \[11\] are not classes of mnist"):
+        config.resolve(params_raw, dataset="mnist")
+
+
+def test_pruning_is_off_with_two_objectives(params_raw):
+    params_raw["sweep"]["objectives"] = "quality_and_speed"
+    params = config.resolve(params_raw, dataset="mnist")
+    assert isinstance(runner.pruner_of(params), optuna.pruners.NopPruner)
+    assert runner.directions(params) == ["minimize", "minimize"]
+    params_raw["sweep"]["objectives"] = "quality"
+    params_raw["sweep"]["pruner"] = {"kind": "wilcoxon", "p_threshold": 0.1, "startup_classes": 1}
+    assert isinstance(runner.pruner_of(config.resolve(params_raw, dataset="mnist")), optuna.pruners.WilcoxonPruner)
+
+
+def test_storages_that_would_lose_trials_are_refused(mnist):
+    with pytest.raises(SynthsetError, match="SQLite is not safe for 2 parallel workers"):
+        storage.open_storage("sqlite:///x.db", mnist.sweep, workers=2)
+    with pytest.raises(SynthsetError, match="unsupported scheme 'mysql'"):
+        storage.open_storage("mysql://u:p@h/db", mnist.sweep, workers=1)
+    assert storage.describe("postgresql://me:secret@host:5432/db") == "postgresql://me:***@host:5432/db"
+
+
+def test_only_the_trials_own_failures_use_up_the_budget():
+    def trial(state, **attrs):
+        return optuna.trial.create_trial(state=state, user_attrs=attrs) if state != TrialState.COMPLETE else \
+            optuna.trial.create_trial(state=state, value=1.0, user_attrs=attrs)
+
+    assert storage.counts_toward_total(trial(TrialState.COMPLETE))
+    assert storage.counts_toward_total(trial(TrialState.PRUNED))
+    assert storage.counts_toward_total(trial(TrialState.FAIL, failure="settings: gan.batch_size"))
+    assert not storage.counts_toward_total(trial(TrialState.FAIL, failure="interrupted"))
+    assert not storage.counts_toward_total(trial(TrialState.FAIL))  # lost with its worker
+    assert not storage.counts_toward_total(trial(TrialState.WAITING))
+
+
+def test_a_lost_trial_is_queued_again_at_most_retries_times():
+    study = optuna.create_study()
+    study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL, params={"x": 1.0},
+                                              distributions={"x": optuna.distributions.FloatDistribution(0, 2)},
+                                              user_attrs={"baseline": "params.yaml", "fid_class_2": 3.0}))
+    storage.queue_again(study, study.trials[0], retries=1)
+    retry = study.trials[1]
+    assert retry.state == TrialState.WAITING and retry.params == {"x": 1.0}
+    assert retry.user_attrs == {"baseline": "params.yaml"} and retry.system_attrs["retry_history"] == [0]
+    storage.queue_again(study, optuna.trial.create_trial(state=TrialState.FAIL, params=retry.params,
+                                                         distributions=retry.distributions,
+                                                         system_attrs=retry.system_attrs), retries=1)
+    assert len(study.trials) == 2  # its second loss: not again
