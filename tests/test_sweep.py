@@ -216,6 +216,22 @@ def test_sweeps_page_renders_in_headless_chromium(swept, tmp_path):
         server.shutdown()
 
 
+def test_two_objectives_give_a_pareto_front_without_pruning(project):
+    root, env = project
+    text = (root / "params.yaml").read_text()
+    (root / "params.yaml").write_text(text.replace("objectives: quality ", "objectives: quality_and_speed ", 1))
+    log = run_command(sweep_command("speed", 3), root, env)
+    assert "pruning is off: Optuna does not prune multi-objective studies" in log
+    study = load(root, "speed")
+    assert len(study.directions) == 2 and [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    assert all(t.values[1] > 0 for t in study.trials)  # seconds per step
+    refused = subprocess.run([_synthset(), "sweep-best", "speed"], cwd=root, env=env, capture_output=True, text=True)
+    assert refused.returncode == 2 and "choose one trial of its Pareto front with --trial N" in refused.stderr
+    front = study.best_trials[0].number
+    assert f"trial {front}: fid" in run_command([_synthset(), "sweep-best", "speed", "--trial", str(front)], root, env)
+    assert "Pareto front" in (root / "reports" / "sweeps.html").read_text()
+
+
 # --- workers, signals, storages -----------------------------------------------------------------
 
 def test_two_workers_on_one_journal_make_exactly_n_trials(project):

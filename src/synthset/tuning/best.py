@@ -70,13 +70,14 @@ def show(study_name: str, url: str, params_file: Path, number: int | None = None
     trial = chosen_trial(study, number)
     changes = overrides(study, trial, params_file)
     recorded = study.user_attrs["settings"]
-    values = ", ".join(f"{v:.4g}" for v in trial.values)
-    lines = [f"study {study_name!r}, trial {trial.number}: {recorded['metric']} {values} over classes "
+    names = [recorded["metric"], "seconds per step"]
+    values = ", ".join(f"{name} {v:.4g}" for name, v in zip(names, trial.values))
+    lines = [f"study {study_name!r}, trial {trial.number}: {values} over classes "
              f"{recorded['classes']} at {recorded['steps']} steps ({study.user_attrs['scale']} scale)"]
     baseline = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.user_attrs.get("baseline")]
     if baseline:
         lines.append(f"the settings of params.yaml (trial {baseline[0].number}): "
-                     + ", ".join(f"{v:.4g}" for v in baseline[0].values))
+                     + ", ".join(f"{name} {v:.4g}" for name, v in zip(names, baseline[0].values)))
     if not changes:
         return "\n".join(lines + ["params.yaml already has these settings: nothing to change"])
     shared = [place for place in changes if _shared(place)]

@@ -232,7 +232,7 @@ class Worker:
         if state == "PRUNED":
             shown = trial.user_attrs.get("pruned", "")
         elif trial.values:
-            shown = ", ".join(f"{k} {v:.4g}" for k, v in values.items() if k != "seconds_per_step" or len(values) > 2)
+            shown = f"{self.objective.metric} {trial.values[0]:.4g}, {values['seconds_per_step'] * 1000:.0f} ms/step"
         else:
             shown = reason or ""
         print(f"[sweep {self.label}] trial {trial.number} {state} {shown} | best {self._best_text(study, best)} "
