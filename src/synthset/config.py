@@ -419,14 +419,16 @@ class Params(Project):
         if holdout and holdout // 2 <= k:
             raise ValueError(f"{self.dataset}.holdout_per_class={holdout} is too few for quality.nearest_k={k}: "
                              f"each half of the holdout needs more than {k} images per class")
-        unknown = [name for name in self.sweep.classes if str(name) not in self.data.class_names]
-        if unknown:
-            raise ValueError(f"sweep.classes {unknown} are not classes of {self.dataset} ({self.data.class_names})")
         return self
 
     @property
     def sweep_labels(self) -> list[int]:
-        """The labels of ``sweep.classes``, in the order given."""
+        """The labels of ``sweep.classes``, in the order given. Checked here, when a sweep asks,
+        not on every load: a pipeline run on fewer classes is no reason to stop."""
+        unknown = [name for name in self.sweep.classes if str(name) not in self.data.class_names]
+        if unknown:
+            raise SynthsetError(f"{self.dataset}.sweep.classes: {unknown} not among {self.dataset}.data.classes "
+                                f"{self.data.class_names}; choose the sweep's classes from those")
         return [self.data.labels[self.data.class_names.index(str(name))] for name in self.sweep.classes]
 
 

@@ -65,7 +65,9 @@ def pruner_of(params: Params) -> optuna.pruners.BasePruner:
         return optuna.pruners.MedianPruner(n_startup_trials=p.startup_trials, n_warmup_steps=p.warmup_classes)
     if p.kind == "successive_halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=p.min_classes, reduction_factor=p.reduction_factor)
-    return optuna.pruners.WilcoxonPruner(p_threshold=p.p_threshold, n_startup_steps=p.startup_classes)
+    with warnings.catch_warnings():  # "experimental" since Optuna 3.6
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.pruners.WilcoxonPruner(p_threshold=p.p_threshold, n_startup_steps=p.startup_classes)
 
 
 def load_study(params: Params, request: SweepRequest, data: SweepData, worker_index: int = 0) -> optuna.Study:
