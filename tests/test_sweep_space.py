@@ -16,20 +16,27 @@ def mnist(params_raw):
     return config.resolve(params_raw, scale="default", dataset="mnist")
 
 
-def test_the_baseline_values_give_back_the_current_settings(mnist):
-    values = space.defaults(mnist.gan)
-    assert values["batch_size"] == 32 and values["generator_widths"] == "64-32-16"
-    assert space.settings_for(mnist.gan, values, steps=372, train_images=2000) == mnist.gan
+@pytest.fixture
+def adam_gan(mnist):
+    """The default scale's MNIST GAN with Adam at batch 32 for 6 epochs, whatever params.yaml holds now."""
+    return mnist.gan.model_copy(update={"optimizer": "adam", "batch_size": 32, "epochs": 6})
 
 
-def test_the_step_budget_sets_the_epochs_at_the_trials_batch_size(mnist):
-    values = {**space.defaults(mnist.gan), "batch_size": 64, "optimizer": "rmsprop"}
+def test_the_baseline_values_give_back_the_current_settings(adam_gan):
+    values = space.defaults(adam_gan)
+    assert values["batch_size"] == 32 and values["adam_beta_1"] == adam_gan.adam.beta_1
+    assert values["generator_widths"] == "-".join(map(str, [adam_gan.generator.base_filters, *adam_gan.generator.filters]))
+    assert space.settings_for(adam_gan, values, steps=372, train_images=2000) == adam_gan  # 6 epochs of 62 steps
+
+
+def test_the_step_budget_sets_the_epochs_at_the_trials_batch_size(adam_gan):
+    values = {**space.defaults(adam_gan), "batch_size": 64, "optimizer": "rmsprop"}
     values.pop("adam_beta_1")
-    settings = space.settings_for(mnist.gan, values, steps=372, train_images=2000)
+    settings = space.settings_for(adam_gan, values, steps=372, train_images=2000)
     assert settings.epochs == 12 and settings.batch_size == 64  # 31 steps per epoch
     assert settings.optimizer == "rmsprop"
     assert settings.rmsprop.generator.learning_rate == values["generator_learning_rate"]
-    assert settings.adam == mnist.gan.adam  # untouched: the trial chose RMSprop
+    assert settings.adam == adam_gan.adam  # untouched: the trial chose RMSprop
 
 
 def test_a_combination_the_models_refuse_is_a_refusal_not_a_crash(mnist):
