@@ -19,11 +19,11 @@ import numpy as np
 
 from synthset import paths
 from synthset.config import QUALITY_METRICS, Params
-from synthset.data.archives import from_tanh_range, images_of_class
+from synthset.data.archives import from_tanh_range, images_of_class, load_images
 from synthset.errors import SynthsetError
 from synthset.imaging import image_grid
 from synthset.models.features import FeatureExtractor
-from synthset.quality.scoring import ClassReference
+from synthset.quality.scoring import ClassReference, class_reference
 from synthset.quality.selection import score_checkpoints
 from synthset.tuning.space import SettingsRefused, check_buildable, settings_for, suggest
 from synthset.training.gan import train_gan
@@ -47,7 +47,7 @@ class SweepData:
 
 def load_data(params: Params, dataset: str) -> SweepData:
     """The pipeline's training split, holdout and feature network; an error says how to make them."""
-    from synthset.stages.scoring_inputs import feature_extractor, references
+    from synthset.stages.scoring_inputs import feature_extractor
     from synthset.versions import file_md5
 
     needed = [paths.real_split(dataset, "train"), paths.real_split(dataset, "holdout"), paths.feature_network(dataset)]
@@ -55,14 +55,16 @@ def load_data(params: Params, dataset: str) -> SweepData:
     if missing:
         raise SynthsetError(f"a sweep scores with the pipeline's real splits and feature network, and "
                             f"{', '.join(missing)} is missing: run `dvc repro train_features@{dataset}` first")
-    extractor = feature_extractor(params, dataset)
-    refs = references(params, dataset, extractor)
     labels = params.sweep_labels
-    return SweepData(
+    extractor = feature_extractor(params, dataset)
+    feature_index = {label: params.data.labels.index(label) for label in labels}
+    (train, train_labels), (holdout, holdout_labels) = load_images(needed[0]), load_images(needed[1])
+    return SweepData(  # yardsticks of the sweep's classes only: each costs a near-copy threshold
         labels=labels,
         images={label: images_of_class(needed[0], label, params.gan.train_images_per_class) for label in labels},
-        references={label: refs[label] for label in labels},
-        feature_index={label: params.data.labels.index(label) for label in labels},
+        references={label: class_reference(extractor, holdout[holdout_labels == label], train[train_labels == label],
+                                           feature_index[label], params.quality) for label in labels},
+        feature_index=feature_index,
         extractor=extractor,
         inputs={name: file_md5(path) for name, path in zip(("train", "holdout", "feature_network"), needed)},
     )

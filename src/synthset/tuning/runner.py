@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import TrialState
 
-from synthset import tracking
+from synthset import config, tracking
 from synthset.config import Params
 from synthset.errors import SynthsetError
 from synthset.tuning import space, storage
@@ -93,7 +93,7 @@ def prepare(params: Params, request: SweepRequest, data: SweepData) -> optuna.St
     study = load_study(params, request, data)
     if "settings" not in study.user_attrs:
         study.set_user_attr("settings", study_settings(params, data))
-        study.set_user_attr("scale", _scale(request.params_file))
+        study.set_user_attr("scale", config.selected_scale(request.params_file))
     if not study.get_trials(deepcopy=False):
         baseline = space.defaults(params.gan)
         outside = [name for name, value in baseline.items() if name in ("optimizer", "batch_size", "generator_widths",
@@ -113,12 +113,6 @@ def prepare(params: Params, request: SweepRequest, data: SweepData) -> optuna.St
 def _choices(params: Params, name: str) -> list:
     values = getattr(params.sweep.space, name)
     return [space.widths_name(v) for v in values] if name.endswith("widths") else values
-
-
-def _scale(params_file: str) -> str:
-    from synthset.config import selected_scale
-
-    return selected_scale(params_file)
 
 
 class Worker:
@@ -281,11 +275,13 @@ def _quiet() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
-def run_worker(params: Params, request: SweepRequest, worker_index: int, data: SweepData | None = None) -> int:
+def run_worker(params: Params, request: SweepRequest, worker_index: int, data: SweepData | None = None,
+               study: optuna.Study | None = None) -> int:
+    """One worker: in a process the launcher started, or in the launcher itself (its data and study)."""
     _quiet()
     data = data or load_data(params, request.dataset)
     tracking.connect()
-    study = load_study(params, request, data, worker_index)
+    study = study or load_study(params, request, data, worker_index)
     label = f"{request.dataset}/{request.study}" + (f" w{worker_index}" if request.workers > 1 else "")
     return Worker(params, request, study, data, label).run()
 
@@ -304,7 +300,7 @@ def launch(params: Params, request: SweepRequest) -> int:
           f"trials done; {request.workers} worker(s), {len(data.labels)} classes x {params.sweep.steps} steps "
           f"per trial, objective {params.quality.selection_metric} against the holdout", flush=True)
     if request.workers == 1:
-        code = run_worker(params, request, 0, data)
+        code = run_worker(params, request, 0, data, study)
     else:
         code = _run_processes(request)
     tracking.close_study_run(study.user_attrs["mlflow_run_id"], interrupted=code != 0)
