@@ -112,3 +112,20 @@ def test_a_standardized_extractor_gives_zero_mean_unit_std_features_on_its_fitti
     assert np.allclose(features[:, live].mean(axis=0), 0, atol=1e-6)
     assert np.allclose(features[:, live].std(axis=0), 1, atol=1e-6)
     assert probabilities.shape == (200, 3)
+
+
+def test_a_copy_of_a_training_image_is_at_distance_zero_whatever_the_blas_kernel():
+    """Two CPUs gave FIDS30 near-copy floors of 0.0171 and 0.0184: the matrix product's rounding
+    noise, not the images, decided. An exact copy must be at exactly 0, a changed pixel above it."""
+    from synthset.quality.measures import near_copy_share, near_copy_threshold, nearest_pixel_distances
+
+    rng = np.random.default_rng(0)
+    train = rng.uniform(0, 1, (40, 64 * 64 * 3))
+    copies = train[:10].copy()
+    moved = copies.copy()
+    moved[:, 0] += 1 / 255
+    assert (nearest_pixel_distances(copies, train) == 0).all()
+    assert (nearest_pixel_distances(moved, train) > 0).all()
+    assert near_copy_threshold(copies, train, 0.5) == 0.0
+    assert near_copy_share(moved, train, threshold=1e-2) == 1.0  # 1/255 away: within 0.01
+    assert near_copy_share(moved, train, threshold=1e-3) == 0.0

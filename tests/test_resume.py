@@ -109,7 +109,7 @@ def test_backfill_sends_checkpointed_epochs_the_tracker_missed(tmp_path):
     assert EpochToTracker(_RecordingTracker(last_step=5), history, grid_path).backfill(epochs_done=3) == 0
 
 
-def test_classes_finished_before_an_interruption_are_kept_not_retrained(project, capsys):
+def test_classes_finished_before_an_interruption_are_kept_not_retrained(project, capfd):
     """The GAN stage killed after class 0 finished: the re-run keeps class 0 and trains class 1."""
     from synthset import config
     from synthset.stages import train_gan as stage
@@ -122,7 +122,7 @@ def test_classes_finished_before_an_interruption_are_kept_not_retrained(project,
 
     outputs = stage.run(params, "mnist", [0, 1])
 
-    assert "[gan mnist/0] finished by an earlier attempt with these settings: kept" in capsys.readouterr().out
+    assert "[gan mnist/0] finished by an earlier attempt with these settings: kept" in capfd.readouterr().out
     assert outputs == [paths.gan_dir("mnist", 0), paths.gan_dir("mnist", 1)]
     assert all((out / "history.csv").exists() for out in outputs)
     assert not paths.gan_work_dir("mnist", 0).exists() and not paths.gan_work_dir("mnist", 1).exists()

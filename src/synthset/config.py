@@ -102,6 +102,10 @@ class GeneratorParams(Strict):
     kernel_size: PositiveInt
     dropout: Rate
     bn_momentum: Rate
+    # Weight average of the generator kept for sampling (Yazici et al. 2019): 0 = off, the paper's
+    # generator as trained. Warmed up as TensorFlow's ExponentialMovingAverage with num_updates, so
+    # a short training does not keep the random initial weights.
+    ema_decay: Annotated[float, Field(ge=0.0, lt=1.0)]
 
 
 class DiscriminatorParams(Strict):

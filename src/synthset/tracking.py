@@ -39,7 +39,8 @@ def connect() -> str:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     mlflow.set_tracking_uri(uri)
     try:
-        mlflow.MlflowClient().search_experiments(max_results=1)
+        with _machine_lock(f"store-{fingerprint(uri)}"):  # a new SQLite store: one process creates its tables
+            mlflow.MlflowClient().search_experiments(max_results=1)
     except Exception as error:  # noqa: BLE001 - any failure here means the store is unusable
         raise SynthsetError(
             f"MLflow tracking store {uri} is unreachable: {type(error).__name__}: {str(error)[:300]}\n"
@@ -98,8 +99,9 @@ def _experiment_id(name: str) -> str:
     import mlflow
 
     client = mlflow.MlflowClient()
-    experiment = client.get_experiment_by_name(name)
-    return experiment.experiment_id if experiment else client.create_experiment(name)
+    with _machine_lock(f"experiment-{fingerprint(tracking_uri(), name)}"):  # worker processes race to create it
+        experiment = client.get_experiment_by_name(name)
+        return experiment.experiment_id if experiment else client.create_experiment(name)
 
 
 def experiment(name: str) -> tuple[str, str | None]:
@@ -136,18 +138,34 @@ def parent_run(experiment: str, name: str, key: str, params: dict[str, Any]) -> 
     outer_id, outer_experiment = _outer_run()
     if outer_id:
         return outer_id, outer_experiment
-    experiment_id = _experiment_id(experiment)
-    client = mlflow.MlflowClient()
-    found = client.search_runs(
-        [experiment_id], filter_string=f"tags.`synthset.parent_key` = '{key}'", max_results=1
-    )
-    if found:
-        return found[0].info.run_id, experiment_id
-    run = client.create_run(experiment_id, run_name=name, tags={"synthset.parent_key": key, **base_tags({})})
-    for chunk in _chunks(list(flatten(params).items())):
-        client.log_batch(run.info.run_id, params=[mlflow.entities.Param(k, str(v)) for k, v in chunk])
-    client.set_terminated(run.info.run_id)
-    return run.info.run_id, experiment_id
+    # The classes of a stage train in several worker processes: one finds or creates at a time.
+    with _machine_lock(f"parent-{key}"):
+        experiment_id = _experiment_id(experiment)
+        client = mlflow.MlflowClient()
+        found = client.search_runs(
+            [experiment_id], filter_string=f"tags.`synthset.parent_key` = '{key}'", max_results=1
+        )
+        if found:
+            return found[0].info.run_id, experiment_id
+        run = client.create_run(experiment_id, run_name=name, tags={"synthset.parent_key": key, **base_tags({})})
+        for chunk in _chunks(list(flatten(params).items())):
+            client.log_batch(run.info.run_id, params=[mlflow.entities.Param(k, str(v)) for k, v in chunk])
+        client.set_terminated(run.info.run_id)
+        return run.info.run_id, experiment_id
+
+
+@contextlib.contextmanager
+def _machine_lock(name: str) -> Iterator[None]:
+    """An exclusive lock among this machine's processes, released when its holder dies."""
+    import fcntl
+    import tempfile
+
+    with open(Path(tempfile.gettempdir()) / f"synthset-{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class Tracker:

@@ -64,14 +64,38 @@ class GAN(keras.Model):
     Per step: the discriminator learns real -> 1 and generated -> 0, then the generator learns
     through the (untouched) discriminator to make it answer 1. ``train_step`` returns the values
     of this step, not running means, because the paper plots losses per step (its Figure 7).
+
+    With ``ema_decay`` > 0 a copy of the generator follows the trained one as an exponential moving
+    average of its weights; that copy is ``sampler``, the generator whose images count
+    (checkpoints, selection, generation). Averaging irons out the oscillation of adversarial
+    training, which matters most for the short trainings of the default scale.
     """
 
-    def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int, seed: int, **kwargs):
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int, seed: int,
+                 ema_decay: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = latent_dim
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.ema_decay = ema_decay
+        self.ema_generator = None
+        if ema_decay:
+            self.ema_generator = keras.models.clone_model(generator)
+            self.ema_generator.set_weights(generator.get_weights())
+
+    @property
+    def sampler(self) -> keras.Model:
+        """The generator whose images count: the weight average when there is one."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
+    def _update_average(self) -> None:
+        # TensorFlow's ExponentialMovingAverage(num_updates): the decay grows from 0.1 towards
+        # ema_decay, so after a few dozen steps the average no longer remembers the random start.
+        step = ops.cast(self.g_optimizer.iterations, "float32")
+        decay = ops.minimum(self.ema_decay, (1.0 + step) / (10.0 + step))
+        for average, weight in zip(self.ema_generator.weights, self.generator.weights, strict=True):
+            average.assign(decay * average + (1.0 - decay) * weight)
 
     def compile(self, d_optimizer: keras.optimizers.Optimizer, g_optimizer: keras.optimizers.Optimizer, **kwargs):
         super().compile(**kwargs)
@@ -109,6 +133,8 @@ class GAN(keras.Model):
             g_loss = self.bce(ops.ones_like(fooled_logits), fooled_logits)
         g_weights = self.generator.trainable_weights
         self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_weights), g_weights))
+        if self.ema_generator is not None:
+            self._update_average()
 
         return {
             "d_loss": d_loss,

@@ -1,4 +1,4 @@
-"""Stage ``train_gan``: every class's GAN of a dataset, one after the other in one process, resumably.
+"""Stage ``train_gan``: every class's GAN of a dataset, in parallel worker processes, resumably.
 
 Around the library trainer (``training.gan.train_gan``) this adds what the pipeline needs: the
 training split, checkpoints of every kept epoch and sample grids in the stage's output, the full
@@ -15,12 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from synthset import paths, stages, tracking
+from synthset import parallel, paths, stages, tracking
 from synthset.config import Params
 from synthset.data.archives import images_of_class
-from synthset.training.callbacks import (AtomicBackupAndRestore, EpochTimer, EpochToTracker, GeneratorSnapshots,
-                                        StepHistory)
-from synthset.training.gan import STEP_METRICS, steps_per_epoch, train_gan
 from synthset.versions import file_md5
 
 
@@ -83,9 +80,9 @@ class Attempt:
 
 
 def run(params: Params, dataset: str, labels: list[int]) -> list[Path]:
-    """Train the GAN of each class in ``labels``, one after the other in this process (one
-    TensorFlow start-up and one XLA compile for all), then move them into the stage's output."""
-    attempts = [train_class(params, dataset, label) for label in labels]
+    """Train the GAN of each class in ``labels``, in as many worker processes as there are cores
+    (``synthset.parallel``), then move them into the stage's output once all have finished."""
+    attempts = parallel.run_tasks(train_class, [(params, dataset, label) for label in labels])
     outputs = []
     for label, attempt in zip(labels, attempts, strict=True):
         attempt.finish(paths.gan_dir(dataset, label))
@@ -100,6 +97,11 @@ def train_class(params: Params, dataset: str, label: int) -> Attempt:
     call with the same settings and data continues from there, in the same MLflow run, and a class
     that had finished is not trained again.
     """
+    # Imported here, in the worker: the stage's own process never starts TensorFlow.
+    from synthset.training.callbacks import (AtomicBackupAndRestore, EpochTimer, EpochToTracker, GeneratorSnapshots,
+                                            StepHistory)
+    from synthset.training.gan import STEP_METRICS, steps_per_epoch, train_gan
+
     gan = params.gan
     train_file = paths.real_split(dataset, "train")
     images = images_of_class(train_file, label, gan.train_images_per_class)

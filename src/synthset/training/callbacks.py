@@ -82,7 +82,7 @@ class GeneratorSnapshots(keras.callbacks.Callback):
         self.every, self.epochs = every, epochs
 
     def on_epoch_end(self, epoch, logs=None):
-        generator = self.model.generator
+        generator = self.model.sampler
         number = epoch + 1
         if number % self.every == 0 or number == self.epochs:  # a kept epoch: its generator and its grid
             generator.save(_fresh(self.checkpoint_path(number)))

@@ -55,7 +55,7 @@ def build_networks(gan: GanParams, image_shape: tuple[int, int, int]) -> tuple[k
 
 def build_gan(gan: GanParams, image_shape: tuple[int, int, int], seed: int) -> GAN:
     generator, discriminator = build_networks(gan, image_shape)
-    model = GAN(generator, discriminator, latent_dim=gan.latent_dim, seed=seed)
+    model = GAN(generator, discriminator, latent_dim=gan.latent_dim, seed=seed, ema_decay=gan.generator.ema_decay)
     d_optimizer, g_optimizer = build_optimizers(gan)
     model.compile(d_optimizer=d_optimizer, g_optimizer=g_optimizer, jit_compile=gan.jit_compile)
     return model
@@ -88,7 +88,8 @@ class GanTraining:
 
     @property
     def generator(self) -> keras.Model:
-        return self.model.generator
+        """The generator whose images count (the weight average, when the settings keep one)."""
+        return self.model.sampler
 
 
 def train_gan(settings: GanParams, images: np.ndarray, *, seed: int, steps: int | None = None,
