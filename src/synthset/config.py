@@ -114,6 +114,9 @@ class DiscriminatorParams(Strict):
     kernel_size: PositiveInt
     dropout: Rate
     leaky_relu_slope: Annotated[float, Field(ge=0.0, lt=1.0)]
+    # Differentiable augmentation of what the discriminator sees, real and generated (Zhao et al.
+    # 2020), in this order; [] = none, the paper's discriminator. See models/diffaugment.py.
+    augment: list[Literal["color", "translation", "cutout"]]
 
     @model_validator(mode="after")
     def _one_stride_per_layer(self):
@@ -148,6 +151,10 @@ class RmspropParams(Strict):
 
 
 class GanParams(Strict):
+    # per_class: the paper's one GAN per class. conditional: one generator and one projection
+    # discriminator for every class (Miyato and Koyama 2018), beyond the paper; its per-class
+    # generators are views of the one model, so every later stage runs unchanged.
+    kind: Literal["per_class", "conditional"]
     latent_dim: PositiveInt
     generator: GeneratorParams
     discriminator: DiscriminatorParams

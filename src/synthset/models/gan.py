@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from synthset.models.diffaugment import diff_augment
+
 
 def build_generator(
     *,
@@ -16,10 +18,21 @@ def build_generator(
     kernel_size: int,
     dropout: float,
     bn_momentum: float,
+    num_classes: int | None = None,
 ) -> keras.Model:
-    """Noise -> Dense+ReLU -> reshape -> BN, dropout -> (up-sample, conv, BN, ReLU) per width -> tanh image."""
+    """Noise -> Dense+ReLU -> reshape -> BN, dropout -> (up-sample, conv, BN, ReLU) per width -> tanh image.
+
+    With ``num_classes``, a class-conditional generator (Mirza and Osindero 2014): the one-hot
+    class is a second input, joined to the noise before the first layer.
+    """
     noise = keras.Input(shape=(latent_dim,), name="noise")
-    x = layers.Dense(base_size * base_size * base_filters, activation="relu")(noise)
+    inputs = [noise]
+    x = noise
+    if num_classes:
+        one_hot = keras.Input(shape=(num_classes,), name="class_one_hot")
+        inputs.append(one_hot)
+        x = layers.Concatenate()([noise, one_hot])
+    x = layers.Dense(base_size * base_size * base_filters, activation="relu")(x)
     x = layers.Reshape((base_size, base_size, base_filters))(x)
     x = layers.BatchNormalization(momentum=bn_momentum)(x)
     x = layers.Dropout(dropout)(x)
@@ -34,7 +47,7 @@ def build_generator(
             f"generator makes images of shape {tuple(x.shape[1:])}, not {tuple(image_shape)}: "
             f"base_size * 2**len(filters) must equal the image size"
         )
-    return keras.Model(noise, x, name="generator")
+    return keras.Model(inputs if num_classes else noise, x, name="generator")
 
 
 def build_discriminator(
@@ -45,17 +58,44 @@ def build_discriminator(
     kernel_size: int,
     dropout: float,
     leaky_relu_slope: float,
+    num_classes: int | None = None,
 ) -> keras.Model:
-    """Strided convolutions (no pooling) with LeakyReLU and dropout, then one logit: real vs fake."""
+    """Strided convolutions (no pooling) with LeakyReLU and dropout, then one logit: real vs fake.
+
+    With ``num_classes``, a projection discriminator (Miyato and Koyama 2018): the class index is a
+    second input, and the logit gains the inner product of the image's features with a learned
+    embedding of its class, so the discriminator judges "a real image of this class".
+    """
     image = keras.Input(shape=image_shape, name="image")
     x = image
     for width, stride in zip(filters, strides, strict=True):
         x = layers.Conv2D(width, kernel_size, strides=stride, padding="same")(x)
         x = layers.LeakyReLU(negative_slope=leaky_relu_slope)(x)
         x = layers.Dropout(dropout)(x)
-    x = layers.Flatten()(x)
-    logit = layers.Dense(1, name="real_logit")(x)
-    return keras.Model(image, logit, name="discriminator")
+    features = layers.Flatten()(x)
+    logit = layers.Dense(1, name="real_logit")(features)
+    if not num_classes:
+        return keras.Model(image, logit, name="discriminator")
+    label = keras.Input(shape=(), dtype="int32", name="class_index")
+    embedded = layers.Embedding(num_classes, features.shape[-1], name="class_embedding")(label)
+    projection = layers.Dot(axes=1)([embedded, features])
+    return keras.Model([image, label], layers.Add()([logit, projection]), name="discriminator")
+
+
+def class_generator(generator: keras.Model, label_index: int) -> keras.Model:
+    """One class's images from a conditional generator, as a plain noise -> image model.
+
+    Every per-class stage (epoch selection, generation, the test set) then treats it like a
+    per-class GAN's generator. The class enters through a frozen Dense layer whose kernel is zero
+    and whose bias is the one-hot class: only Keras's own layers, so the saved file loads anywhere.
+    """
+    latent_dim, num_classes = generator.inputs[0].shape[-1], generator.inputs[1].shape[-1]
+    noise = keras.Input(shape=(latent_dim,), name="noise")
+    constant_class = layers.Dense(num_classes, trainable=False, name=f"class_{label_index}")
+    one_hot = constant_class(noise)
+    bias = ops.convert_to_numpy(ops.one_hot(label_index, num_classes))
+    constant_class.set_weights([ops.convert_to_numpy(ops.zeros((latent_dim, num_classes))), bias])
+    return keras.Model(noise, generator([noise, one_hot]), name=f"generator_class_{label_index}")
 
 
 class GAN(keras.Model):
@@ -72,12 +112,15 @@ class GAN(keras.Model):
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int, seed: int,
-                 ema_decay: float = 0.0, **kwargs):
+                 ema_decay: float = 0.0, augment: tuple[str, ...] = (), num_classes: int | None = None, **kwargs):
         super().__init__(**kwargs)
+        self.num_classes = num_classes  # a conditional GAN: fit() gets (images, class indices)
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = latent_dim
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.augment = tuple(augment)
+        self.augment_seed_generator = keras.random.SeedGenerator(seed + 1)
         self.ema_decay = ema_decay
         self.ema_generator = None
         if ema_decay:
@@ -112,24 +155,39 @@ class GAN(keras.Model):
         self.g_optimizer.build(self.generator.trainable_variables)
         self.built = True
 
+    def judge(self, images, labels=None):
+        """The discriminator's logits for ``images`` (of class ``labels``), seen through the
+        differentiable augmentation."""
+        if self.augment:
+            images = diff_augment(images, self.augment, self.augment_seed_generator)
+        return self.discriminator(images if labels is None else [images, labels], training=True)
+
+    def generate(self, count, labels=None):
+        noise = self.sample_noise(count)
+        inputs = noise if labels is None else [noise, ops.one_hot(labels, self.num_classes)]
+        return self.generator(inputs, training=True)
+
     def call(self, noise, training=False):
         return self.generator(noise, training=training)
 
-    def train_step(self, real_images):
+    def train_step(self, data):
         import tensorflow as tf  # train_step needs GradientTape; the rest of the model is backend-neutral
 
+        # A conditional GAN's fakes are drawn for the batch's own classes: each class is judged
+        # against its real images as often as it appears in the data.
+        real_images, labels = data if self.num_classes else (data, None)
         batch_size = ops.shape(real_images)[0]
 
-        fake_images = self.generator(self.sample_noise(batch_size), training=True)
+        fake_images = self.generate(batch_size, labels)
         with tf.GradientTape() as tape:
-            real_logits = self.discriminator(real_images, training=True)
-            fake_logits = self.discriminator(fake_images, training=True)
+            real_logits = self.judge(real_images, labels)
+            fake_logits = self.judge(fake_images, labels)
             d_loss = self.bce(ops.ones_like(real_logits), real_logits) + self.bce(ops.zeros_like(fake_logits), fake_logits)
         d_weights = self.discriminator.trainable_weights
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_weights), d_weights))
 
         with tf.GradientTape() as tape:
-            fooled_logits = self.discriminator(self.generator(self.sample_noise(batch_size), training=True), training=True)
+            fooled_logits = self.judge(self.generate(batch_size, labels), labels)
             g_loss = self.bce(ops.ones_like(fooled_logits), fooled_logits)
         g_weights = self.generator.trainable_weights
         self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_weights), g_weights))

@@ -78,10 +78,25 @@ class Attempt:
         self.done_dir.rename(out_dir)
         shutil.rmtree(self.work_dir)
 
+    def finish_classes(self, out_dirs: dict[str, Path]) -> None:
+        """A conditional GAN's completed run: each class's part (sub-directory ``name``) into its
+        class's output, with the shared history, then forget the attempt."""
+        for name, out_dir in out_dirs.items():
+            shutil.copyfile(paths.gan_history(self.done_dir), paths.gan_history(self.done_dir / name))
+            if out_dir.exists():
+                shutil.rmtree(out_dir)
+            out_dir.parent.mkdir(parents=True, exist_ok=True)
+            (self.done_dir / name).rename(out_dir)
+        shutil.rmtree(self.work_dir)
+
 
 def run(params: Params, dataset: str, labels: list[int]) -> list[Path]:
     """Train the GAN of each class in ``labels``, in as many worker processes as there are cores
     (``synthset.parallel``), then move them into the stage's output once all have finished."""
+    if params.gan.kind == "conditional":
+        [attempt] = parallel.run_tasks(train_conditional, [(params, dataset, labels)])
+        attempt.finish_classes({str(label): paths.gan_dir(dataset, label) for label in labels})
+        return [paths.gan_dir(dataset, label) for label in labels]
     attempts = parallel.run_tasks(train_class, [(params, dataset, label) for label in labels])
     outputs = []
     for label, attempt in zip(labels, attempts, strict=True):
@@ -145,6 +160,66 @@ def train_class(params: Params, dataset: str, label: int) -> Attempt:
             to_tracker,
         ])
         tracker.log_keras_model(trained.generator, "generator", noise[:4])
+        tracker.log_artifact(paths.gan_history(attempt.run_dir))
+    attempt.complete()
+    return attempt
+
+
+def train_conditional(params: Params, dataset: str, labels: list[int]) -> Attempt:
+    """Train one class-conditional GAN on the training images of every class in ``labels``; return
+    the finished attempt, whose run directory holds a sub-directory per class (``str(label)``)
+    with that class's generator checkpoints and grids, as a per-class GAN's output.
+
+    Resumable as ``train_class``; one MLflow run, its sample grid a row per class.
+    """
+    # Imported here, in the worker: the stage's own process never starts TensorFlow.
+    from synthset.training.callbacks import AtomicBackupAndRestore, EpochTimer, EpochToTracker, StepHistory
+    from synthset.training.gan import STEP_METRICS, ClassGeneratorSnapshots, steps_per_epoch, train_gan
+
+    gan = params.gan
+    train_file = paths.real_split(dataset, "train")
+    parts = [images_of_class(train_file, label, gan.train_images_per_class) for label in labels]
+    images = np.concatenate(parts)
+    indices = np.concatenate([np.full(len(part), index, np.int32) for index, part in enumerate(parts)])
+    seed = params.seed * 1000 + 999
+
+    inputs = {"train": file_md5(train_file)}
+    settings = {"gan": gan.model_dump(), "image_shape": params.data.image_shape, "seed": params.seed}
+    attempt = Attempt(paths.gan_work_dir(dataset, "conditional"), tracking.fingerprint(settings, inputs, labels))
+    if attempt.is_done():
+        print(f"[gan {dataset}/conditional] finished by an earlier attempt with these settings: kept", flush=True)
+        return attempt
+    resume_id, epochs_done = attempt.start()
+
+    with tracking.stage_run(dataset, stages.TRAIN_GAN, f"{dataset}-gan-conditional", inputs,
+                            resume_id=resume_id, label="all") as tracker:
+        attempt.record(tracker.run_id)
+        if epochs_done:
+            message = f"resuming the conditional GAN from its epoch {epochs_done} checkpoint ({attempt.work_dir})"
+            print(f"[gan {dataset}/conditional] {message}", flush=True)
+            tracker.set_tags({"synthset.resumed_from_epoch": epochs_done})
+            tracker.log_text(message, f"resume_after_epoch_{epochs_done}.txt")
+        tracker.log_params({**tracking.flatten(settings), "label": "all", "train_images": len(images)})
+
+        noise = np.random.default_rng(seed).standard_normal((gan.sample_grid_size**2, gan.latent_dim)).astype("float32")
+        history = StepHistory(paths.gan_history(attempt.run_dir), STEP_METRICS, steps_per_epoch(len(images), gan.batch_size))
+        history.truncate_to(epochs_done)
+        overview = partial(paths.sample_grid, attempt.run_dir)
+        to_tracker = EpochToTracker(tracker, history, overview)
+        if epochs_done and (sent := to_tracker.backfill(epochs_done)):
+            print(f"[gan {dataset}/conditional] sent {sent} checkpointed epoch(s) MLflow had not received", flush=True)
+        class_dir = [attempt.run_dir / str(label) for label in labels]
+        trained = train_gan(gan, images, seed=seed, labels=indices, num_classes=len(labels), callbacks=[
+            history,
+            ClassGeneratorSnapshots(lambda index, epoch: paths.generator_checkpoint(class_dir[index], epoch),
+                                    lambda index, epoch: paths.sample_grid(class_dir[index], epoch), overview,
+                                    len(labels), noise, gan.sample_grid_size, gan.checkpoint_every, gan.epochs),
+            EpochTimer(f"gan {dataset}/conditional", gan.epochs),
+            AtomicBackupAndRestore(str(attempt.backup_dir), double_checkpoint=True),
+            to_tracker,
+        ])
+        one_hot = np.eye(len(labels), dtype="float32")[np.arange(4) % len(labels)]
+        tracker.log_keras_model(trained.generator, "generator", {"noise": noise[:4], "class_one_hot": one_hot})
         tracker.log_artifact(paths.gan_history(attempt.run_dir))
     attempt.complete()
     return attempt

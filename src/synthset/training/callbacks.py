@@ -85,9 +85,9 @@ class GeneratorSnapshots(keras.callbacks.Callback):
         generator = self.model.sampler
         number = epoch + 1
         if number % self.every == 0 or number == self.epochs:  # a kept epoch: its generator and its grid
-            generator.save(_fresh(self.checkpoint_path(number)))
+            generator.save(fresh_path(self.checkpoint_path(number)))
             images = from_tanh_range(generator(self.noise, training=False))
-            save_png(image_grid(images, self.grid_size), _fresh(self.grid_path(number)))
+            save_png(image_grid(images, self.grid_size), fresh_path(self.grid_path(number)))
 
 
 class EpochToTracker(keras.callbacks.Callback):
@@ -187,6 +187,7 @@ class EpochTimer(keras.callbacks.Callback):
         print(f"[{self.label}] epoch {epoch + 1}/{self.epochs} in {seconds:.1f}s: {shown}", flush=True)
 
 
-def _fresh(path: Path) -> Path:
+def fresh_path(path: Path) -> Path:
+    """``path``, its directory created."""
     path.parent.mkdir(parents=True, exist_ok=True)
     return path

@@ -1,0 +1,58 @@
+"""The class-conditional GAN (``gan.kind: conditional``): one model for every class, whose per-class
+generator views every per-class stage reads like a per-class GAN's generators."""
+
+import keras
+import mlflow
+import numpy as np
+import yaml
+
+from conftest import draw_digits
+from synthset import paths
+from synthset.models.gan import class_generator
+from synthset.synthetic import kept_checkpoints, sample
+from synthset.training.gan import train_gan
+
+
+def test_a_conditional_gan_learns_from_labelled_batches_and_each_class_view_is_a_plain_model(tiny_params, tmp_path):
+    images, labels = draw_digits(60, seed=0)
+    trained = train_gan(tiny_params.gan, images[..., None], seed=3, steps=4, labels=labels, num_classes=10)
+    assert [tuple(i.shape) for i in trained.generator.inputs] == [(None, 100), (None, 10)]
+    assert [tuple(i.shape) for i in trained.model.discriminator.inputs] == [(None, 28, 28, 1), (None,)]
+
+    noise = np.random.default_rng(0).standard_normal((5, 100)).astype("float32")
+    view = class_generator(trained.generator, 7)
+    direct = trained.generator([noise, np.eye(10, dtype="float32")[[7] * 5]], training=False)
+    np.testing.assert_allclose(view(noise, training=False), direct, atol=1e-6)
+    view.save(tmp_path / "class_7.keras")
+    loaded = keras.saving.load_model(tmp_path / "class_7.keras")  # only Keras's own layers: no custom objects
+    np.testing.assert_allclose(loaded(noise, training=False), direct, atol=1e-6)
+    assert not np.allclose(class_generator(trained.generator, 3)(noise, training=False), direct)
+
+
+def test_the_stage_trains_one_model_and_writes_every_class_output(project):
+    from synthset import config
+    from synthset.stages import train_gan as stage
+    from synthset.stages.prepare import run as prepare
+
+    raw = yaml.safe_load((project / "params.yaml").read_text())
+    raw["mnist"]["gan"]["kind"] = "conditional"
+    (project / "params.yaml").write_text(yaml.safe_dump(raw))
+    params = config.load(dataset="mnist")
+    prepare(params, "mnist")
+
+    outputs = stage.run(params, "mnist", [0, 1, 2])
+
+    assert outputs == [paths.gan_dir("mnist", label) for label in (0, 1, 2)]
+    epochs = params.gan.epochs
+    for out in outputs:
+        assert sorted(kept_checkpoints(out)) == list(range(1, epochs + 1))
+        assert paths.sample_grid(out, epochs).exists() and paths.gan_history(out).exists()
+        generator = keras.saving.load_model(kept_checkpoints(out)[epochs])
+        assert sample(generator, 3, params.gan.latent_dim, seed=0).shape == (3, 28, 28, 1)
+    assert not paths.gan_work_dir("mnist", "conditional").exists()
+    client = mlflow.MlflowClient()
+    runs = client.search_runs([client.get_experiment_by_name("synthset-mnist").experiment_id],
+                              filter_string="tags.`synthset.stage` = 'train_gan'")
+    assert [r.info.run_name for r in runs] == ["mnist-gan-conditional"]
+    assert runs[0].info.status == "FINISHED"
+    assert len(client.get_metric_history(runs[0].info.run_id, "d_loss")) > 0
