@@ -184,6 +184,9 @@ class FeatureNetworkParams(Strict):
     feature_dim: PositiveInt
     dropout: Rate
     learning_rate: LearningRate
+    # constant, or cosine: from learning_rate down to 0 over the whole fit (README, "How real is
+    # the synthetic set": the feature network's holdout accuracy)
+    schedule: Literal["constant", "cosine"]
     epochs: PositiveInt
     batch_size: PositiveInt
     train_images_per_class: Annotated[int | None, Field(gt=0)]  # None: the whole training split

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import keras
@@ -18,7 +19,11 @@ def fit_feature_network(spec: FeatureNetworkParams, image_shape: tuple[int, int,
     keras.utils.set_random_seed(seed)
     network = build_feature_network(image_shape=image_shape, num_classes=num_classes, filters=spec.filters,
                                     feature_dim=spec.feature_dim, dropout=spec.dropout)
-    network.compile(optimizer=keras.optimizers.Adam(spec.learning_rate), loss="sparse_categorical_crossentropy",
+    rate = spec.learning_rate
+    if spec.schedule == "cosine":
+        steps = math.ceil(len(train[0]) / spec.batch_size) * spec.epochs
+        rate = keras.optimizers.schedules.CosineDecay(spec.learning_rate, decay_steps=steps)
+    network.compile(optimizer=keras.optimizers.Adam(rate), loss="sparse_categorical_crossentropy",
                     metrics=["accuracy"])
     network.fit(*train, batch_size=spec.batch_size, epochs=spec.epochs, shuffle=True, validation_data=holdout,
                 verbose=0, callbacks=list(callbacks))
