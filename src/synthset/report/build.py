@@ -76,7 +76,7 @@ def _overview(datasets: list[str], runs: dict[str, pd.DataFrame]) -> Section:
 
 def _summary(datasets: list[str], params_of: dict[str, Params], runs: dict[str, pd.DataFrame]) -> list[Section]:
     def table() -> Section:
-        rows = boards.summary_rows(datasets, params_of)
+        rows = pd.concat([boards.summary_rows(datasets, params_of), boards.variant_rows(datasets)], ignore_index=True)
         for dataset in [d for d in datasets if d in config.STUDY2_DATASETS]:
             rows = pd.concat([rows, boards.study2_summary_rows(params_of[dataset])], ignore_index=True)
         selected = pd.concat([frames.latest_runs(runs[d], d, stage) for d in datasets

@@ -12,7 +12,7 @@ import pandas as pd
 from synthset import paths, stages
 from synthset.config import SOURCES, Params
 from synthset.errors import SynthsetError
-from synthset.report import figures, figures_study2, frames, papers
+from synthset.report import figures, figures_study2, frames, papers, variants
 from synthset.report.pages import Section
 
 TITLES = {"mnist": "MNIST", "fids30": "FIDS30"}  # a dataset without one is shown by its name
@@ -184,6 +184,31 @@ def summary_rows(datasets: list[str], params_of: dict[str, Params]) -> pd.DataFr
             if metric in whole.index:
                 rows.append((f"{name}: {metric.replace('_', ' ')}", f"{whole.at[metric, 'value']:.3f}",
                              f"{whole.at[metric, 'floor']:.3f}", "floor: real vs real; the paper judged by eye"))
+    return pd.DataFrame(rows, columns=["question", "ours", "reference", "source"])
+
+
+def variant_rows(datasets: list[str]) -> pd.DataFrame:
+    """Each recorded variant (``report.variants``) beside the default run: its synthetic-only
+    accuracy and gap, and the default's, for each dataset whose numbers it changed."""
+    rows = []
+    for variant in variants.load_all():
+        for dataset in datasets:
+            theirs = variant["metrics"].get(dataset, {}).get("study1")
+            if not theirs:
+                continue
+            final = frames.classifier_final(dataset).set_index(["source", "metric"])
+            ours = final.at[("synthetic", "val_accuracy"), "mean"]
+            if abs(theirs["val_accuracy_synthetic"] - ours) < 1e-9:
+                continue  # the variant left this dataset alone
+            gap = 100 * (final.at[("real", "val_accuracy"), "mean"] - ours)
+            kind, value, where = papers.SYNTHETIC_HEADLINE.get(dataset, ("", "not run in the paper", ""))
+            paper_gap = f"paper: {value}" + (f" ({where})" if where else "")
+            changed = ", ".join(f"{k}={v['new']}" for k, v in variant["params"].items())
+            rows.append((f"{title(dataset)}, variant {variant['name']}: CNN trained on synthetic only, real validation "
+                         f"accuracy (gap to real, points)",
+                         f"{theirs['val_accuracy_synthetic']:.3f} ± {theirs['val_accuracy_synthetic_std']:.3f} "
+                         f"({theirs['synthetic_gap_pp']:.1f})",
+                         f"this run: {ours:.3f} ({gap:.1f}); {paper_gap}", f"ours, {changed}"))
     return pd.DataFrame(rows, columns=["question", "ours", "reference", "source"])
 
 
