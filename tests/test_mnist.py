@@ -100,8 +100,8 @@ def test_load_labels_reads_the_labels_only_and_names_bad_files(tmp_path):
     with pytest.raises(SynthsetError, match="absent.npz: missing"):
         load_labels(tmp_path / "absent.npz")
     (tmp_path / "broken.npz").write_bytes(b"not a zip")
-    with pytest.raises(SynthsetError, match="broken.npz: not a readable image archive"):
+    with pytest.raises(SynthsetError, match="broken.npz: not a readable numpy archive"):
         load_labels(tmp_path / "broken.npz")
     np.savez(tmp_path / "unlabelled.npz", images=np.zeros((1, 2, 2, 1), np.uint8))
-    with pytest.raises(SynthsetError, match="unlabelled.npz: not a readable image archive"):
+    with pytest.raises(SynthsetError, match="unlabelled.npz: not a readable numpy archive"):
         load_labels(tmp_path / "unlabelled.npz")

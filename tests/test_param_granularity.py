@@ -7,8 +7,7 @@ import yaml
 
 from conftest import PROJECT
 
-FIDS30_CLASSIFIER_STAGES = {f"train_cnn_{source}@fids30"
-                            for source in ("real", "augmented", "synthetic", "real_plus_synthetic")}
+FIDS30_CLASSIFIER_STAGES = {"train_cnn_on_real@fids30", "train_cnn_on_synthetic@fids30"}
 
 
 def _changed_by(project_dir, edit) -> set[str]:
@@ -76,7 +75,7 @@ def test_fids30_gan_epochs_rerun_its_gan_not_its_cnns(dvc_project):
 
 def test_declared_params_of_fids30_gan_do_not_cover_its_cnn_settings():
     """The same from the resolved dvc.yaml alone (no scratch copy): the key a user changes with
-    `dvc exp run -S scales.<scale>.fids30.classifier.epochs=...` is under train_cnn_real@fids30's
+    `dvc exp run -S scales.<scale>.fids30.classifier.epochs=...` is under train_cnn_on_real@fids30's
     params and under none of train_gan@fids30's."""
     from contract import key_covered, pipeline_stages
 
@@ -84,6 +83,6 @@ def test_declared_params_of_fids30_gan_do_not_cover_its_cnn_settings():
     key = f"scales.{scale}.fids30.classifier.epochs"
     params = {name.split(":")[-1]: declared for name, _, _, declared, _ in pipeline_stages()}
     assert not key_covered(key, params["train_gan@fids30"]), params["train_gan@fids30"]
-    assert key_covered(key, params["train_cnn_real@fids30"])
+    assert key_covered(key, params["train_cnn_on_real@fids30"])
     assert key_covered(f"scales.{scale}.fids30.gan.epochs", params["train_gan@fids30"])
 

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from synthset.config import DATASETS, SEMI_VARIANTS, SOURCES, STUDY2_DATASETS, STUDY2_MODELS
+from synthset.config import DATASETS, SOURCES, STUDY2_DATASETS
 from synthset.errors import SynthsetError
 
 
@@ -112,8 +112,8 @@ def assess(args) -> None:
 def train_classifier(args) -> None:
     from synthset.stages import train_classifier as stage
 
-    final = stage.run(_params(args), args.dataset, args.source)
-    print(f"[cnn {args.dataset}/{args.source}] final: " + ", ".join(f"{k} {v:.4f}" for k, v in final.items()))
+    for source, final in stage.run(_params(args), args.dataset, args.sources).items():
+        print(f"[cnn {args.dataset}/{source}] final: " + ", ".join(f"{k} {v:.4f}" for k, v in final.items()))
 
 
 def evaluate(args) -> None:
@@ -131,25 +131,9 @@ def generate_test(args) -> None:
 def train_study2(args) -> None:
     from synthset.stages import train_study2 as stage
 
-    final = stage.run(_params(args), args.dataset, args.model)
-    shown = ", ".join(f"{k} {v:.4f}" for k, v in final.items() if isinstance(v, float))
-    print(f"[study2 {args.dataset}/{args.model}] final: {shown}")
-
-
-def train_semi(args) -> None:
-    from synthset.stages import train_semi as stage
-
-    final = stage.run(_params(args), args.dataset, args.variant)
-    shown = ", ".join(f"{k} {v:.4f}" for k, v in final.items() if isinstance(v, float))
-    print(f"[study2 {args.dataset}/semi_gan_{args.variant}] final: {shown}")
-
-
-def train_ssl_gan(args) -> None:
-    from synthset.stages import train_ssl_gan as stage
-
-    final = stage.run(_params(args), args.dataset, args.labels)
-    print(f"[ssl-gan {args.dataset}/{args.labels} labels] test error {final['test_error']:.4f} "
-          f"on {final['test_images']} real test images")
+    for name, final in stage.run(_params(args), args.dataset, args.only).items():
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in final.items() if isinstance(v, float))
+        print(f"[study2 {args.dataset}/{name}] final: {shown}")
 
 
 def audit_labels(args) -> None:
@@ -248,17 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
     dataset_command("select-epochs", select_epochs, "score every kept generator epoch and choose one per class")
     dataset_command("generate", generate, "write the synthetic dataset from the trained generators")
     dataset_command("assess", assess, "quality metrics of the synthetic dataset against held-out real images")
-    dataset_command("train-classifier", train_classifier, "train the CNN on one source, validate on real data").add_argument(
-        "source", choices=SOURCES)
+    dataset_command("train-classifier", train_classifier, "train the CNN on each source given, validate on real data"
+                    ).add_argument("sources", nargs="+", choices=SOURCES, metavar="source", help=", ".join(SOURCES))
 
     study2_command("generate-test", generate_test, "write study 2's synthetic test set (as large as the real one)")
-    study2_command("train-study2", train_study2, "train one of the poster's classifiers on real data").add_argument(
-        "model", choices=STUDY2_MODELS)
-    study2_command("train-semi", train_semi, "train the poster's semi-supervised GAN discriminator").add_argument(
-        "variant", choices=SEMI_VARIANTS)
-    study2_command("train-ssl-gan", train_ssl_gan,
-                    "train the complete semi-supervised GAN (feature matching) with N labels").add_argument(
-        "labels", type=int)
+    study2_command("train-study2", train_study2, "train study 2's models: the poster's classifiers, its "
+                   "semi-supervised discriminators, the complete semi-supervised GAN").add_argument(
+        "--only", nargs="+", metavar="NAME", help="these models only, by output name (e.g. cnn_5l semi_gan_with_synthetic "
+        "ssl_gan_100_labels)")
     study2_command("audit-labels", audit_labels, "count and draw synthetic test images whose label cnn-5l disputes")
     study2_command("explain", explain, "Grad-CAM and saliency maps: cnn-5l's grids, study 1's CNNs compared, sanity check")
 

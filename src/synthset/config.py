@@ -230,6 +230,9 @@ class AugmentParams(Strict):
 
 
 SOURCES = ("real", "augmented", "synthetic", "real_plus_synthetic")  # what study 1's CNN trains on
+# Study 1's CNN stages (synthset.stages.classifier_stage) and the sources each trains: the second
+# reads the synthetic set, the first never does.
+CLASSIFIER_STAGES = {"on_real": ("real", "augmented"), "on_synthetic": ("synthetic", "real_plus_synthetic")}
 
 
 class ClassifierParams(Strict):

@@ -102,6 +102,12 @@ def feature_network(dataset: str) -> Path:
     return features_dir(dataset) / "model.keras"
 
 
+def feature_statistics(dataset: str) -> Path:
+    """Mean and std of each feature over the whole training split (``FeatureExtractor.statistics``),
+    computed once here for every stage that z-scores features."""
+    return features_dir(dataset) / "training_statistics.npz"
+
+
 def feature_network_summary(dataset: str) -> Path:
     return METRICS / dataset / "features.json"
 
@@ -136,9 +142,21 @@ def ssl_gan_name(labels: int) -> str:
     return f"ssl_gan_{labels}_labels"
 
 
+def study2_models_dir(dataset: str) -> Path:
+    """Every study 2 model, one folder each: the output of stage ``train_study2``, however many models
+    ``study2`` lists."""
+    return ARTIFACTS / dataset / "study2" / "models"
+
+
+def study2_results_dir(dataset: str) -> Path:
+    """Every study 2 model's curves and table rows (``study2_history``, ``study2_summary``): the
+    stage's uncached output, committed with the metrics; ``study2_metrics`` collects the table."""
+    return METRICS / dataset / "study2" / "models"
+
+
 def study2_dir(dataset: str, name: str) -> Path:
     """A study 2 model's output: a poster classifier, a ``semi_name`` or an ``ssl_gan_name``."""
-    return ARTIFACTS / dataset / "study2" / name
+    return study2_models_dir(dataset) / name
 
 
 def ssl_gan_network(dataset: str, labels: int, network: str) -> Path:
@@ -156,18 +174,18 @@ def study2_model(dataset: str, name: str) -> Path:
 
 
 def study2_history(dataset: str, name: str) -> Path:
-    """Per-epoch curves of a study 2 model: a DVC plots file."""
-    return METRICS / dataset / "study2" / f"{name}.csv"
+    """Per-epoch curves of a study 2 model."""
+    return study2_results_dir(dataset) / f"{name}.csv"
 
 
 def study2_summary(dataset: str, name: str) -> Path:
-    """Train / real test / synthetic test accuracy at each table epoch: a DVC metrics file."""
-    return METRICS / dataset / "study2" / f"{name}.json"
+    """Train / real test / synthetic test accuracy at each table epoch (or the test error of an ssl_gan)."""
+    return study2_results_dir(dataset) / f"{name}.json"
 
 
 def label_audit_dir(dataset: str) -> Path:
     """Grids of synthetic test images whose generator label the real-trained cnn-5l disputes."""
-    return study2_dir(dataset, "label_audit")
+    return ARTIFACTS / dataset / "study2" / "label_audit"
 
 
 def label_audit_grid(directory: Path, label: int) -> Path:
@@ -195,7 +213,7 @@ def classifier_model(dataset: str, source: str, seed: int) -> Path:
 
 def attention_dir(dataset: str) -> Path:
     """Grids of Grad-CAM and saliency maps: cnn-5l on both test sets, study 1's CNNs side by side."""
-    return study2_dir(dataset, "attention")
+    return ARTIFACTS / dataset / "study2" / "attention"
 
 
 def attention_summary(dataset: str) -> Path:

@@ -20,7 +20,7 @@ def save_images(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
             np.savez_compressed(handle, images=images, labels=labels.astype(np.int64))
 
 
-def _read_members(path: Path, *members: str) -> tuple[np.ndarray, ...]:
+def read_members(path: Path, *members: str) -> tuple[np.ndarray, ...]:
     """The named arrays of an archive; npz members load lazily, so only these are read."""
     path = Path(path)
     if not path.exists():
@@ -29,11 +29,11 @@ def _read_members(path: Path, *members: str) -> tuple[np.ndarray, ...]:
         with np.load(path, allow_pickle=False) as archive:
             return tuple(archive[member] for member in members)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as error:
-        raise SynthsetError(f"{path}: not a readable image archive ({error}); delete it and run `dvc repro`") from None
+        raise SynthsetError(f"{path}: not a readable numpy archive ({error}); delete it and run `dvc repro`") from None
 
 
 def load_images(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    images, labels = _read_members(path, "images", "labels")
+    images, labels = read_members(path, "images", "labels")
     if images.dtype != np.uint8 or images.ndim != 4 or len(images) != len(labels):
         raise SynthsetError(f"{path}: expected uint8 images (N, H, W, C) with N labels, got {images.dtype} {images.shape}")
     return images, labels
@@ -41,7 +41,7 @@ def load_images(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def load_labels(path: Path) -> np.ndarray:
     """Only the labels of an image archive: counting classes need not decompress every image."""
-    (labels,) = _read_members(path, "labels")
+    (labels,) = read_members(path, "labels")
     if labels.ndim != 1:
         raise SynthsetError(f"{path}: expected one label per image, got labels of shape {labels.shape}")
     return labels

@@ -125,14 +125,14 @@ def study2_sections(params: Params, runs: pd.DataFrame) -> list[Section]:
             "semi-gan* learns from labelled real images only; semi-gan** also from unlabelled synthetic images, "
             "called fake. Cells: discriminator head train / test ; label head train / test, on real test images.",
             figures_study2.semi_table(frames.semi_table()),
-            frames.provenance(frames.latest_runs(runs, dataset, stages.TRAIN_SEMI, "variant")),
+            frames.provenance(frames.latest_runs(runs, dataset, stages.TRAIN_STUDY2, "variant")),
             [str(paths.study2_metrics())])),
         guarded("Study 2: the complete semi-supervised GAN", lambda: Section(
             "Study 2: the complete semi-supervised GAN",
             "Feature matching (Salimans et al. 2016, the poster's future work): test error on the real test set per "
             "epoch, one line per number of labelled images. The poster did not run it.",
             figures_study2.ssl_gan_curves(frames.ssl_gan(list(params.study2.ssl.labels), dataset)),
-            frames.provenance(frames.latest_runs(runs, dataset, stages.TRAIN_SSL_GAN, "labels")),
+            frames.provenance(frames.latest_runs(runs, dataset, stages.TRAIN_STUDY2, "labels")),
             [str(paths.study2_history(dataset, paths.ssl_gan_name(n))) for n in params.study2.ssl.labels])),
         *attention_sections(runs, dataset),
     ]

@@ -101,7 +101,9 @@ def latest_runs(runs: pd.DataFrame, dataset: str, stage: str, *keys: str) -> pd.
     if not keys:
         return chosen.head(1)
     columns = [f"tags.synthset.{key}" for key in keys]
-    return chosen.drop_duplicates(columns) if set(columns) <= set(chosen.columns) else chosen.iloc[0:0]
+    if not set(columns) <= set(chosen.columns):
+        return chosen.iloc[0:0]
+    return chosen.dropna(subset=columns).drop_duplicates(columns)  # a stage's runs of other kinds lack the keys
 
 
 def gan_curves(dataset: str, labels: list[int], class_names: dict[int, str] | list[str]) -> pd.DataFrame:
@@ -121,7 +123,9 @@ def gan_curves(dataset: str, labels: list[int], class_names: dict[int, str] | li
 
 def classifier_runs(runs: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """The newest run of study 1's CNN per source and seed."""
-    return pd.concat([latest_runs(runs, dataset, stages.classifier_stage(source), "seed") for source in SOURCES])
+    newest = [latest_runs(runs, dataset, stages.classifier_stage(source), "source", "seed") for source in SOURCES]
+    return pd.concat([frame[frame["tags.synthset.source"] == source] if len(frame) else frame
+                      for source, frame in zip(SOURCES, newest, strict=True)])
 
 
 def ema(values: pd.Series, weight: float) -> pd.Series:

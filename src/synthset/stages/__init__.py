@@ -6,6 +6,8 @@ below are the stages' names in ``dvc.yaml``; MLflow runs carry them as ``synthse
 report finds runs by them, so all three agree.
 """
 
+from synthset.config import CLASSIFIER_STAGES
+
 CHECK_DATA = "check_data"
 PREPARE = "prepare"
 TRAIN_GAN = "train_gan"
@@ -16,8 +18,6 @@ ASSESS = "assess_quality"
 EVALUATE = "evaluate"
 GENERATE_TEST = "generate_test"
 TRAIN_STUDY2 = "train_study2"
-TRAIN_SEMI = "train_semi"
-TRAIN_SSL_GAN = "train_ssl_gan"
 AUDIT_LABELS = "audit_labels"
 EXPLAIN = "explain"
 EVALUATE_STUDY2 = "evaluate_study2"
@@ -25,5 +25,5 @@ REPORT = "report"
 
 
 def classifier_stage(source: str) -> str:
-    """Study 1's CNN has one stage per training source: ``train_cnn_<source>``."""
-    return f"train_cnn_{source}"
+    """The stage that trains study 1's CNN on ``source``: ``train_cnn_on_real`` or ``train_cnn_on_synthetic``."""
+    return next(f"train_cnn_{group}" for group, sources in CLASSIFIER_STAGES.items() if source in sources)

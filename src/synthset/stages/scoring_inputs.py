@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from synthset import paths
 from synthset.config import Params
-from synthset.data.archives import load_images
+from synthset.data.archives import load_images, read_members
 from synthset.models.features import FeatureExtractor
 from synthset.quality import scoring
 
 
 def feature_extractor(params: Params, dataset: str) -> FeatureExtractor:
-    """The dataset's feature network, standardised on the training split if ``quality.feature_scale`` says so."""
+    """The dataset's feature network, z-scoring with the training split's statistics if
+    ``quality.feature_scale`` says so (computed by stage ``train_features``)."""
     extractor = FeatureExtractor.load(paths.feature_network(dataset))
     if params.quality.feature_scale == "training":
-        extractor = extractor.standardized(load_images(paths.real_split(dataset, "train"))[0])
+        extractor = extractor.with_statistics(*read_members(paths.feature_statistics(dataset), "shift", "scale"))
     return extractor
 
 

@@ -6,6 +6,8 @@ Writes the per-epoch curves (DVC plots) and the choice table (DVC metrics, like 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 
 import keras
 import pandas as pd
@@ -26,8 +28,7 @@ def run(params: Params, dataset: str) -> pd.DataFrame:
     refs = references(params, dataset, extractor)
     curves = []
     for index, (label, ref) in enumerate(refs.items()):
-        generators = ((epoch, keras.saving.load_model(checkpoint, compile=False))
-                      for epoch, checkpoint in kept_checkpoints(paths.gan_dir(dataset, label)).items())
+        generators = checkpoint_generators(kept_checkpoints(paths.gan_dir(dataset, label)))
         curve = score_checkpoints(generators, ref, extractor, index, spec, params.gan.latent_dim,
                                   noise_seed=params.seed + 7919 * label, seed=params.seed)
         curve.insert(0, "class", label)
@@ -52,6 +53,20 @@ def run(params: Params, dataset: str) -> pd.DataFrame:
         partial.write_text(json.dumps(table, indent=2) + "\n")
     _track(params, dataset, curves, table)
     return curves
+
+
+def checkpoint_generators(checkpoints: dict[int, Path]) -> Iterator[tuple[int, keras.Model]]:
+    """(epoch, generator) of each checkpoint: one model, built from the first and given each
+    checkpoint's weights in turn, since loading weights is cheaper than rebuilding a model."""
+    generator = None
+    for epoch, checkpoint in checkpoints.items():
+        try:
+            if generator is None:
+                raise ValueError("no model yet")
+            generator.load_weights(checkpoint)
+        except ValueError:  # the first, or an architecture unlike the previous checkpoint's
+            generator = keras.saving.load_model(checkpoint, compile=False)
+        yield epoch, generator
 
 
 def _track(params: Params, dataset: str, curves: pd.DataFrame, table: dict) -> None:

@@ -1,9 +1,16 @@
-"""Stage ``train_cnn_<source>``: study 1's CNN on one source of training data, once per seed, validated
-on the real validation set; the models, per-epoch curves (DVC plots) and a summary (DVC metrics)."""
+"""Stages ``train_cnn_on_real`` and ``train_cnn_on_synthetic``: study 1's CNN on each source of
+training data of the stage (config.CLASSIFIER_STAGES), once per seed, validated on the real
+validation set; per source the models, per-epoch curves (DVC plots) and a summary (DVC metrics).
+
+One stage trains several sources so that its worker processes pay their start-up once and keep
+both cores busy; the two stages split the sources by whether they read the synthetic set, so that
+new synthetic data never re-trains the CNNs on real data.
+"""
 
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 
 import numpy as np
 import pandas as pd
@@ -35,25 +42,34 @@ def training_data(params: Params, dataset: str, source: str) -> tuple[np.ndarray
     return np.concatenate(images), np.concatenate(labels), inputs
 
 
-def run(params: Params, dataset: str, source: str) -> dict[str, float]:
-    """Fit the CNN on ``source`` once per seed, the seeds in parallel worker processes. The curves
-    file holds the mean over seeds per epoch (with ``*_std`` columns), the seeds file every seed's
-    rows; the summary the final epoch's mean and standard deviation."""
-    spec = params.classifier
-    seeds = list(range(params.seed, params.seed + spec.seeds))
-    with write_atomically(paths.classifier_dir(dataset, source)) as out_dir:
-        out_dir.mkdir(parents=True)
-        results = parallel.run_tasks(fit_seed, [(params, dataset, source, seed, out_dir) for seed in seeds])
-    frames = [frame.assign(seed=seed) for seed, (frame, _) in zip(seeds, results, strict=True)]
-    train_images = results[0][1]
+def run(params: Params, dataset: str, sources: list[str]) -> dict[str, dict[str, float]]:
+    """Fit the CNN on each of ``sources`` once per seed, every (source, seed) a task of the worker
+    processes; then each source's files. Returns each source's summary."""
+    seeds = list(range(params.seed, params.seed + params.classifier.seeds))
+    tasks = [(source, seed) for source in sources for seed in seeds]
+    with ExitStack() as stack:
+        out_dirs = {source: stack.enter_context(write_atomically(paths.classifier_dir(dataset, source)))
+                    for source in sources}
+        for out_dir in out_dirs.values():
+            out_dir.mkdir(parents=True)
+        results = parallel.run_tasks(fit_seed, [(params, dataset, source, seed, out_dirs[source])
+                                                for source, seed in tasks])
+    by_source = {source: [] for source in sources}
+    for (source, seed), (frame, train_images) in zip(tasks, results, strict=True):
+        by_source[source].append((seed, frame, train_images))
+    return {source: _write_source(params, dataset, source, fits) for source, fits in by_source.items()}
 
-    per_seed = pd.concat(frames, ignore_index=True)
+
+def _write_source(params: Params, dataset: str, source: str, fits: list[tuple[int, pd.DataFrame, int]]) -> dict[str, float]:
+    """The curves file holds the mean over seeds per epoch (with ``*_std`` columns), the seeds file
+    every seed's rows; the summary the final epoch's mean and standard deviation."""
+    per_seed = pd.concat([frame.assign(seed=seed) for seed, frame, _ in fits], ignore_index=True)
     curves = per_seed.drop(columns="seed").groupby("epoch")
     mean, std = curves.mean(), curves.std(ddof=0).add_suffix("_std")
     history = pd.concat([mean, std], axis=1).reset_index()
     final = history.iloc[-1]
     summary = {key: float(final[key]) for key in history.columns if key != "epoch"}
-    summary.update(train_images=train_images, seeds=spec.seeds)
+    summary.update(train_images=fits[0][2], seeds=params.classifier.seeds)
     with write_atomically(paths.classifier_history(dataset, source)) as partial:
         history.to_csv(partial, index=False, float_format="%.6f")
     with write_atomically(paths.classifier_seed_history(dataset, source)) as partial:

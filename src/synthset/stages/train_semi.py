@@ -1,4 +1,4 @@
-"""Stage ``train_semi``: the poster's semi-supervised GAN classifier, its two variants.
+"""The poster's semi-supervised GAN classifier, its two variants (tasks of stage ``train_study2``).
 
 ``labelled_only`` (the poster's *): labelled real images only. ``with_synthetic`` (its **): the
 same labelled real images plus as many unlabelled synthetic ones, which both heads learn to call
@@ -49,7 +49,7 @@ def run(params: Params, dataset: str, variant: str) -> dict:
     epochs = spec.checkpoints[-1]
     name = paths.semi_name(variant)
 
-    with tracking.stage_run(dataset, stages.TRAIN_SEMI, f"{dataset}-study2-{name}", inputs, variant=variant) as tracker:
+    with tracking.stage_run(dataset, stages.TRAIN_STUDY2, f"{dataset}-study2-{name}", inputs, variant=variant) as tracker:
         tracker.log_params({"study2": spec.model_dump(), "variant": variant, "train_images": len(images),
                             "seed": params.seed})
         at_checkpoints = TestAtCheckpoints(spec.checkpoints, test_sets, f"{dataset}/{name}", tracker)

@@ -1,4 +1,5 @@
-"""Stage ``train_ssl_gan``: the complete semi-supervised GAN with a given number of labels, tested on real digits.
+"""The complete semi-supervised GAN with a given number of labels (a task of stage
+``train_study2``), tested on real digits.
 
 Labelled images are drawn evenly from the classes of the training split (seeded). The test set is
 the whole real validation split (the MNIST test set), so the error rate compares with the paper's.
@@ -32,7 +33,7 @@ def run(params: Params, dataset: str, label_count: int) -> dict:
     inputs = {"train": file_md5(train_file), "validation": file_md5(test_file)}
     name = paths.ssl_gan_name(label_count)
 
-    with tracking.stage_run(dataset, stages.TRAIN_SSL_GAN, f"{dataset}-study2-{name}", inputs, labels=label_count) as tracker:
+    with tracking.stage_run(dataset, stages.TRAIN_STUDY2, f"{dataset}-study2-{name}", inputs, labels=label_count) as tracker:
         tracker.log_params({"ssl": spec.model_dump(), "labels": label_count, "unlabelled_images": len(images),
                             "seed": params.seed})
         model, curves = fit_ssl_gan(

@@ -1,44 +1,38 @@
-"""Stage ``train_study2``: one of the poster's classifiers, trained on real images, tested on the real
-and the synthetic test set at each table epoch; the model, its curves (DVC plots) and table rows (DVC metrics)."""
+"""Stage ``train_study2``: every model of study 2 (the poster's classifiers, its two semi-supervised
+discriminators, the complete semi-supervised GAN per number of labels), each a task of the worker
+processes (synthset.parallel), so that nine small trainings share two processes' start-up and both
+cores instead of paying nine stages' start-up one after the other."""
 
 from __future__ import annotations
 
-from synthset import paths, stages, tracking
-from synthset.config import Params
-from synthset.data.archives import class_indices, load_images, subset_per_class
-from synthset.io import save_model_atomically
-from synthset.stages.study2_files import real_test_set, write_results
-from synthset.synthetic import load_synthetic, manifest_md5
-from synthset.training.callbacks import EpochTimer, MetricsToTracker
-from synthset.training.study2 import TestAtCheckpoints, fit_classifier
-from synthset.versions import file_md5
+from synthset import parallel, paths
+from synthset.config import SEMI_VARIANTS, Params
+
+POSTER, SEMI, SSL_GAN = "poster", "semi", "ssl_gan"
 
 
-def run(params: Params, dataset: str, model_name: str) -> dict:
-    spec = params.study2
-    classes = params.data.labels
-    train_file, holdout_file = paths.real_split(dataset, "train"), paths.real_split(dataset, "holdout")
-    images, labels = subset_per_class(*load_images(train_file), classes, spec.train_images_per_class)
-    holdout_images, holdout_labels = load_images(holdout_file)
-    real_test, real_test_labels, validation_md5 = real_test_set(params, dataset)
-    synthetic_test, synthetic_test_labels = load_synthetic(paths.synthetic_test_dir(dataset), classes)
-    test_sets = {"real": (real_test, class_indices(real_test_labels, classes)),
-                 "synthetic": (synthetic_test, class_indices(synthetic_test_labels, classes))}
-    inputs = {"train": file_md5(train_file), "holdout": file_md5(holdout_file), "validation": validation_md5,
-              "synthetic_test": manifest_md5(paths.synthetic_test_dir(dataset))}
-    epochs = spec.checkpoints[-1]
+def models(params: Params) -> list[tuple[str, str | int, str]]:
+    """(kind, what, output name) of every model, the longest trainings first so that the two
+    workers finish together."""
+    ssl = [(SSL_GAN, labels, paths.ssl_gan_name(labels)) for labels in sorted(params.study2.ssl.labels, reverse=True)]
+    poster = [(POSTER, model, model) for model in reversed(params.study2.models)]
+    semi = [(SEMI, variant, paths.semi_name(variant)) for variant in reversed(SEMI_VARIANTS)]
+    return ssl + poster[:1] + semi + poster[1:]
 
-    with tracking.stage_run(dataset, stages.TRAIN_STUDY2, f"{dataset}-study2-{model_name}", inputs,
-                            model=model_name) as tracker:
-        tracker.log_params({"study2": spec.model_dump(), "model": model_name, "train_images": len(images),
-                            "seed": params.seed})
-        at_checkpoints = TestAtCheckpoints(spec.checkpoints, test_sets, f"{dataset}/{model_name}", tracker)
-        model, curves = fit_classifier(
-            model_name, params.data.image_shape, len(classes), spec.learning_rate, spec.batch_size, epochs,
-            (images, class_indices(labels, classes)), (holdout_images, class_indices(holdout_labels, classes)),
-            params.seed, callbacks=[MetricsToTracker(tracker), at_checkpoints,
-                                    EpochTimer(f"study2 {dataset}/{model_name}", epochs)])
-        save_model_atomically(model, paths.study2_model(dataset, model_name))
-        tracker.log_keras_model(model, "classifier", real_test[:4])
 
-    return write_results(dataset, model_name, curves, at_checkpoints.summary(train_images=len(images)))
+def run(params: Params, dataset: str, only: list[str] | None = None) -> dict[str, dict]:
+    """Train every model (or those whose output name is in ``only``); their summaries by name."""
+    chosen = [model for model in models(params) if only is None or model[2] in only]
+    summaries = parallel.run_tasks(train_model, [(params, dataset, kind, what) for kind, what, _ in chosen])
+    return {name: summary for (_, _, name), summary in zip(chosen, summaries, strict=True)}
+
+
+def train_model(params: Params, dataset: str, kind: str, what: str | int) -> dict:
+    """One model, in a worker: the stage modules are imported here, since they import TensorFlow."""
+    if kind == POSTER:
+        from synthset.stages.train_poster import run as train
+    elif kind == SEMI:
+        from synthset.stages.train_semi import run as train
+    else:
+        from synthset.stages.train_ssl_gan import run as train
+    return train(params, dataset, what)
