@@ -1,32 +1,57 @@
-"""What a stage process pays before its first useful work: imports and the MLflow connection.
+"""What the processes of one `dvc repro` pay before their first useful work: imports and the MLflow connection.
 
     python benchmarks/startup.py [--repeats 3]
 
-Each part runs in a fresh interpreter (as each DVC stage and each worker does), ``--repeats``
-times; prints the median seconds and the ratio to the baseline (an interpreter that does nothing),
-then the sum over the processes of one default `dvc repro` (stages from ``dvc.yaml``, plus one
-worker per core for the stages that train in ``synthset.parallel``).
+Each process of a `dvc repro` of this checkout's dvc.yaml is replayed in a fresh interpreter, up to
+its first useful work: a stage process imports the CLI and its stage module (and connects to MLflow
+when it opens a run itself); a worker process of a parallel stage (``synthset.parallel``, one per
+core) imports what its task imports and connects to MLflow. Each distinct preamble runs
+``--repeats`` times; the medians are summed over the processes and printed beside a baseline (an
+interpreter that does nothing), and beside the same sum for the layout before issue 15 merged
+stages (38 stage processes, 20 workers, every one importing TensorFlow and MLflow).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
-PARTS = {
-    "baseline (python -c pass)": "pass",
-    "synthset CLI": "import synthset.cli",
-    "keras (TensorFlow)": "import keras",
-    "mlflow": "import mlflow",
-    "mlflow + connect (existing SQLite store)": "from synthset import tracking; tracking.connect()",
-    "a training stage's preamble": "import keras; from synthset import tracking; tracking.connect()",
+CONNECT = "from synthset import tracking; tracking.connect()"
+# The CLI command of each stage -> the module its process imports first, and whether it opens an
+# MLflow run itself (the parallel stages' runs are opened by their workers; train_gan's parent
+# also opens the parent run that groups the classes).
+STAGE_MODULES = {
+    "check-data": ("synthset.stages.check_data", False),
+    "prepare": ("synthset.stages.prepare", False),
+    "train-gan": ("synthset.stages.train_gan", True),
+    "train-features": ("synthset.stages.train_features", True),
+    "select-epochs": ("synthset.stages.select_epochs", True),
+    "generate": ("synthset.stages.generate", False),
+    "assess": ("synthset.stages.assess", True),
+    "train-classifier": ("synthset.stages.train_classifier", False),
+    "generate-test": ("synthset.stages.generate_test", False),
+    "train-study2": ("synthset.stages.train_study2", False),
+    "audit-labels": ("synthset.stages.audit_labels", True),
+    "explain": ("synthset.stages.explain", True),
+    "evaluate": ("synthset.stages.evaluate", False),
+    "evaluate-study2": ("synthset.stages.evaluate_study2", False),
+    "report": ("synthset.report.build", True),
 }
-PARALLEL_STAGES = ("train_gan", "train_cnn_")  # stages whose trainings run in worker processes
+# What a worker of each parallel stage imports before its task's first step.
+WORKER_IMPORTS = {
+    "train-gan": "import synthset.training.gan, synthset.training.callbacks",
+    "train-classifier": "import synthset.training.classifier, synthset.training.callbacks",
+    "train-study2": "import synthset.stages.train_poster, synthset.stages.train_semi, synthset.stages.train_ssl_gan",
+}
+BEFORE_ISSUE_15 = {"stages": 38, "workers": 20}
+FULL_PREAMBLE = f"import keras; {CONNECT}"
 
 
 def seconds(code: str, env: dict[str, str], cwd: Path) -> float:
@@ -35,37 +60,45 @@ def seconds(code: str, env: dict[str, str], cwd: Path) -> float:
     return time.perf_counter() - started
 
 
-def stage_processes() -> tuple[int, int]:
-    """(stage processes, worker processes) of one `dvc repro` of this checkout's dvc.yaml."""
+def processes() -> Counter:
+    """How many processes of one `dvc repro` run each preamble (Python code)."""
     from dvc.repo import Repo
 
     from synthset import parallel
 
+    counts: Counter = Counter()
     with Repo(".") as repo:
-        names = [stage.addressing for stage in repo.index.stages]
-    workers = sum(parallel.cores() for name in names if name.startswith(PARALLEL_STAGES))
-    return len(names), workers
+        commands = [stage.cmd.split()[1] for stage in repo.index.stages if getattr(stage, "cmd", None)]
+    for command in commands:
+        module, tracks = STAGE_MODULES[command]
+        counts[f"import synthset.cli, {module}" + (f"; {CONNECT}" if tracks else "")] += 1
+        if command in WORKER_IMPORTS:
+            counts[f"{WORKER_IMPORTS[command]}; {CONNECT}"] += parallel.cores()
+    return counts
 
 
 def main() -> None:
-    import os
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    counts = processes()
     with tempfile.TemporaryDirectory() as scratch:
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MLFLOW_TRACKING_URI": f"sqlite:///{scratch}/mlflow.db"}
-        seconds("from synthset import tracking; tracking.connect()", env, Path(scratch))  # create the store
-        medians = {name: statistics.median(seconds(code, env, Path(scratch)) for _ in range(args.repeats))
-                   for name, code in PARTS.items()}
-    base = medians["baseline (python -c pass)"]
-    for name, value in medians.items():
-        print(f"{name:42s} {value:6.2f} s  ratio {value / base:6.1f}")
-    stages, workers = stage_processes()
-    preamble = medians["a training stage's preamble"]
-    print(f"\none default `dvc repro`: {stages} stage processes + {workers} worker processes; at "
-          f"{preamble:.1f} s each (an upper bound: a few stages import neither), "
-          f"{(stages + workers) * preamble / 60:.1f} min before first useful work in all")
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MLFLOW_TRACKING_URI": f"sqlite:///{scratch}/mlflow.db",
+               "PYTHONPATH": str(Path("src").resolve())}
+        seconds(CONNECT, env, Path(scratch))  # create the store, as the first stage would
+        codes = ["pass", FULL_PREAMBLE, *counts]
+        medians = {code: statistics.median(seconds(code, env, Path(scratch)) for _ in range(args.repeats))
+                   for code in codes}
+    base = medians["pass"]
+    print(f"{'processes':>9}  {'median s':>8}  {'ratio':>6}  preamble")
+    print(f"{'':>9}  {base:8.2f}  {1:6.1f}  baseline: an interpreter that does nothing")
+    for code, count in counts.most_common():
+        print(f"{count:9d}  {medians[code]:8.2f}  {medians[code] / base:6.1f}  {code}")
+    total = sum(count * medians[code] for code, count in counts.items())
+    before = sum(BEFORE_ISSUE_15.values()) * medians[FULL_PREAMBLE]
+    print(f"\none `dvc repro`: {sum(counts.values())} processes, {total / 60:.1f} min before first useful work in all; "
+          f"the layout before issue 15 ({BEFORE_ISSUE_15['stages']} stages + {BEFORE_ISSUE_15['workers']} workers at "
+          f"{medians[FULL_PREAMBLE]:.2f} s, `{FULL_PREAMBLE}`): {before / 60:.1f} min; ratio {total / before:.2f}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import pandas as pd
 from synthset.config import AugmentParams, ClassifierParams
 from synthset.data.augment import build_augmenter
 from synthset.models.classifier import build_classifier
+from synthset.training import STEPS_PER_EXECUTION
 
 
 def batches(images, labels, batch_size, seed, augmenter=None, shuffle=True):
@@ -42,7 +43,7 @@ def fit_classifier(spec: ClassifierParams, augment: AugmentParams | None, image_
         kernel_size=spec.kernel_size, dropout=spec.dropout, dense_units=spec.dense_units,
     )
     model.compile(optimizer=keras.optimizers.Adam(spec.learning_rate), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+                  metrics=["accuracy"], steps_per_execution=STEPS_PER_EXECUTION)
     history = model.fit(
         batches(*train, spec.batch_size, seed, augmenter),
         validation_data=batches(*validation, 1000, seed, shuffle=False),

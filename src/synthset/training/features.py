@@ -10,6 +10,7 @@ import numpy as np
 
 from synthset.config import FeatureNetworkParams
 from synthset.models.features import build_feature_network
+from synthset.training import STEPS_PER_EXECUTION
 
 
 def fit_feature_network(spec: FeatureNetworkParams, image_shape: tuple[int, int, int], num_classes: int,
@@ -24,7 +25,7 @@ def fit_feature_network(spec: FeatureNetworkParams, image_shape: tuple[int, int,
         steps = math.ceil(len(train[0]) / spec.batch_size) * spec.epochs
         rate = keras.optimizers.schedules.CosineDecay(spec.learning_rate, decay_steps=steps)
     network.compile(optimizer=keras.optimizers.Adam(rate), loss="sparse_categorical_crossentropy",
-                    metrics=["accuracy"])
+                    metrics=["accuracy"], steps_per_execution=STEPS_PER_EXECUTION)
     network.fit(*train, batch_size=spec.batch_size, epochs=spec.epochs, shuffle=True, validation_data=holdout,
                 verbose=0, callbacks=list(callbacks))
     loss, accuracy = network.evaluate(*holdout, batch_size=1000, verbose=0)

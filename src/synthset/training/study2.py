@@ -16,6 +16,7 @@ import pandas as pd
 
 from synthset.models.semi import CLASS_OR_FAKE, REAL_OR_FAKE, build_semi_discriminator
 from synthset.models.study2 import build_study2_classifier
+from synthset.training import STEPS_PER_EXECUTION
 
 
 class TestAtCheckpoints(keras.callbacks.Callback):
@@ -64,7 +65,7 @@ def fit_classifier(model_name: str, image_shape: tuple[int, int, int], num_class
     keras.utils.set_random_seed(seed)
     model = build_study2_classifier(model_name, image_shape=image_shape, num_classes=num_classes)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+                  metrics=["accuracy"], steps_per_execution=STEPS_PER_EXECUTION)
     history = model.fit(*train, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0,
                         validation_data=holdout, callbacks=list(callbacks))
     return model, _curves(history, {"accuracy": "train_accuracy", "loss": "train_loss",
@@ -87,6 +88,7 @@ def fit_semi_discriminator(image_shape: tuple[int, int, int], num_classes: int, 
         loss={REAL_OR_FAKE: "binary_crossentropy", CLASS_OR_FAKE: "sparse_categorical_crossentropy"},
         metrics={REAL_OR_FAKE: [keras.metrics.BinaryAccuracy(name="accuracy")],
                  CLASS_OR_FAKE: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]},
+        steps_per_execution=STEPS_PER_EXECUTION,
     )
     history = model.fit(images, targets, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0,
                         callbacks=list(callbacks))
