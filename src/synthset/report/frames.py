@@ -123,9 +123,8 @@ def gan_curves(dataset: str, labels: list[int], class_names: dict[int, str] | li
 
 def classifier_runs(runs: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """The newest run of study 1's CNN per source and seed."""
-    newest = [latest_runs(runs, dataset, stages.classifier_stage(source), "source", "seed") for source in SOURCES]
-    return pd.concat([frame[frame["tags.synthset.source"] == source] if len(frame) else frame
-                      for source, frame in zip(SOURCES, newest, strict=True)])
+    classifier_stages = dict.fromkeys(stages.classifier_stage(source) for source in SOURCES)
+    return pd.concat([latest_runs(runs, dataset, stage, "source", "seed") for stage in classifier_stages])
 
 
 def ema(values: pd.Series, weight: float) -> pd.Series:

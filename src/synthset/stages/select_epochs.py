@@ -60,13 +60,20 @@ def checkpoint_generators(checkpoints: dict[int, Path]) -> Iterator[tuple[int, k
     checkpoint's weights in turn, since loading weights is cheaper than rebuilding a model."""
     generator = None
     for epoch, checkpoint in checkpoints.items():
-        try:
-            if generator is None:
-                raise ValueError("no model yet")
-            generator.load_weights(checkpoint)
-        except ValueError:  # the first, or an architecture unlike the previous checkpoint's
-            generator = keras.saving.load_model(checkpoint, compile=False)
+        generator = _with_weights(generator, checkpoint)
         yield epoch, generator
+
+
+def _with_weights(generator: keras.Model | None, checkpoint: Path) -> keras.Model:
+    """``generator`` with the checkpoint's weights, or the checkpoint's own model when there is no
+    generator yet or its architecture differs."""
+    if generator is not None:
+        try:
+            generator.load_weights(checkpoint)
+            return generator
+        except ValueError:
+            pass
+    return keras.saving.load_model(checkpoint, compile=False)
 
 
 def _track(params: Params, dataset: str, curves: pd.DataFrame, table: dict) -> None:
