@@ -165,6 +165,14 @@ def report(args) -> None:
     print(f"[report] {len(written)} files in {written[0].parent}/: open {written[-1]} (works offline)")
 
 
+def repro(args) -> None:
+    from synthset import repro as pipeline
+
+    steps = pipeline.reproduce(_params(args).datasets, side_by_side=not args.serial)
+    how = "one stage at a time" if args.serial else "side by side"
+    print(f"pipeline up to date ({', '.join(steps.branches)} branches {how}, every stage started warm)")
+
+
 def sweep(args) -> int:
     from synthset.tuning import runner, storage
 
@@ -265,6 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--storage", help="journal file path (default sweeps/studies.journal) or postgresql://...")
     command.set_defaults(run=sweep_report)
 
+    command = commands.add_parser("repro", help="`dvc repro` with each dataset's stages in their own `dvc repro`, "
+                                  "side by side (both cores busy); same outputs and dvc.lock")
+    command.add_argument("--serial", action="store_true", help="one stage at a time (still warm)")
+    command.set_defaults(run=repro)
+
     commands.add_parser("report", help="write reports/: the dashboards of the last run, beside the papers' numbers").set_defaults(
         run=report)
     return parser
@@ -282,6 +295,11 @@ def _use_xla_cache() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from synthset import warm
+
+    argv = sys.argv[1:] if argv is None else argv
+    if (code := warm.run_in_server(argv)) is not None:  # under `synthset repro`: a warm child runs it
+        return code
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _use_xla_cache()
     args = build_parser().parse_args(argv)

@@ -7,6 +7,10 @@ several processes, each with its own share of the cores, keeps them all busy.
 Each task seeds itself and each worker gets a fixed share of the cores (TensorFlow's thread pools
 sized before it starts), so one machine gives the same bytes on every run, in whatever order the
 tasks finish. ``SYNTHSET_WORKERS`` caps the number of processes (default: one per core).
+
+Workers are started fresh (``spawn``) and import what their task needs, unless this process has
+TensorFlow imported but not started (a child of the warm server, ``synthset.warm``): then they are
+forked, and start warm as well.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
@@ -55,7 +60,7 @@ def run_tasks(function: Callable[..., T], arguments: Sequence[tuple[Any, ...]]) 
     training treats as an interruption (its MLflow run KILLED, its checkpoint kept to resume).
     """
     workers = worker_count(len(arguments))
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context(start_method())
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_pin_threads,
                                initargs=(max(1, cores() // workers),))
@@ -70,6 +75,14 @@ def run_tasks(function: Callable[..., T], arguments: Sequence[tuple[Any, ...]]) 
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         signal.signal(signal.SIGTERM, previous)
+
+
+def start_method() -> str:
+    """``fork`` where it saves the workers their imports and is safe (TensorFlow imported, neither
+    its runtime nor an MLflow database connection started), else ``spawn``."""
+    from synthset import warm
+
+    return "fork" if "tensorflow" in sys.modules and not warm.runtime_started() else "spawn"
 
 
 def _raise_interrupt(signum, frame):

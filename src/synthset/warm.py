@@ -1,0 +1,188 @@
+"""Stage processes that start warm: forked from one interpreter that has imported everything once.
+
+Every ``synthset`` stage process of a ``dvc repro`` used to pay for its own ``import tensorflow``,
+``import mlflow`` and the library (5-8 s each, 39 processes). ``synthset repro`` starts one *warm
+server* that imports all of it once, without running anything; each ``synthset <command>`` that
+DVC starts then finds the server's socket (``SYNTHSET_WARM_SOCKET``), hands it its command line,
+working directory, environment and standard streams, and waits. The server forks a child that
+takes over those streams and runs the command exactly as the cold CLI would, then sends back its
+exit status. The parallel stages' workers are forked from that child in turn
+(``synthset.parallel``), so they start warm too.
+
+Forking is safe here because the server never starts TensorFlow's runtime (no threads, no
+devices: ``assert_unstarted``) nor opens a database connection; every child starts both itself,
+as a fresh process would. Without the variable, or when the server cannot be reached, the command
+runs in its own process as before: ``dvc repro`` and ``dvc exp run`` need no server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import signal
+import socket
+import sys
+import tempfile
+import traceback
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+SOCKET_ENV = "SYNTHSET_WARM_SOCKET"
+# What a stage or its workers import before their first useful work: imported once, by the server.
+PRELOAD = (
+    "tensorflow", "keras", "mlflow", "pandas", "scipy.linalg", "synthset.cli", "synthset.tracking",
+    "synthset.stages.check_data", "synthset.stages.prepare", "synthset.stages.train_gan",
+    "synthset.stages.train_features", "synthset.stages.select_epochs", "synthset.stages.generate",
+    "synthset.stages.assess", "synthset.stages.train_classifier", "synthset.stages.generate_test",
+    "synthset.stages.train_study2", "synthset.stages.train_poster", "synthset.stages.train_semi",
+    "synthset.stages.train_ssl_gan", "synthset.stages.audit_labels", "synthset.stages.explain",
+    "synthset.stages.evaluate", "synthset.stages.evaluate_study2", "synthset.training.gan",
+    "synthset.training.classifier", "synthset.training.callbacks", "synthset.report.build",
+)
+_MESSAGE_LIMIT = 1 << 20
+
+
+def runtime_started() -> bool:
+    """Whether this process has started TensorFlow's runtime or opened an MLflow database engine:
+    either makes a forked copy unsafe (threads and connections a child must not share)."""
+    tf_context = sys.modules.get("tensorflow.python.eager.context")
+    if tf_context is not None and tf_context.context_safe() is not None:
+        return True
+    store = sys.modules.get("mlflow.store.tracking.sqlalchemy_store")
+    return bool(store is not None and store.SqlAlchemyStore._engine_map)
+
+
+def assert_unstarted() -> None:
+    if runtime_started():
+        raise RuntimeError("the warm server started TensorFlow or MLflow while importing; its children cannot be forked")
+
+
+# --- client: the `synthset` command DVC started ----------------------------------------------------
+
+def run_in_server(argv: Sequence[str]) -> int | None:
+    """Run ``synthset argv`` in a child of the warm server; its exit status, or None when no
+    server is configured or reachable (the caller then runs the command itself)."""
+    path = os.environ.get(SOCKET_ENV)
+    if not path:
+        return None
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connection.connect(path)
+    except OSError:
+        connection.close()
+        return None
+    request = json.dumps({"argv": list(argv), "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
+    with connection, connection.makefile("rb") as replies:
+        socket.send_fds(connection, [len(request).to_bytes(8, "big") + request], [0, 1, 2])
+        child = int(json.loads(replies.readline())["pid"])
+        # SIGTERM (DVC's, a scheduler's) goes on to the child; the terminal's Ctrl-C reaches the
+        # child directly (same process group), so it is not sent twice.
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: _signal(child, signum))
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            line = replies.readline()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    if not line:
+        print(f"synthset: the stage process (pid {child}) ended without an exit status: killed?", file=sys.stderr)
+        return 1
+    return int(json.loads(line)["exit"])
+
+
+def _signal(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+
+
+# --- server ------------------------------------------------------------------------------------------
+
+def serve(path: str, modules: Sequence[str] = PRELOAD) -> None:
+    """Import ``modules``, then fork a child per request on the Unix socket ``path`` until SIGTERM."""
+    for module in modules:
+        importlib.import_module(module)
+    assert_unstarted()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the children; the launcher stops us
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    print("ready", flush=True)
+    while True:
+        connection, _ = listener.accept()
+        with connection:
+            message, fds, _, _ = socket.recv_fds(connection, _MESSAGE_LIMIT, 3)
+            size = int.from_bytes(message[:8], "big")
+            while len(message) < 8 + size:
+                message += connection.recv(_MESSAGE_LIMIT)
+            request = json.loads(message[8:8 + size])
+            sys.stdout.flush()
+            sys.stderr.flush()
+            if os.fork() == 0:
+                listener.close()
+                _run_child(connection, fds, request)  # never returns
+            for fd in fds:
+                os.close(fd)
+
+
+def _run_child(connection: socket.socket, fds: list[int], request: dict) -> None:
+    """In the forked child: become the client's process (streams, directory, environment, argv),
+    run the command as the cold CLI would, report the exit status, exit."""
+    code = 1
+    try:
+        for signum in (signal.SIGCHLD, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        sys.stdin = open(0, closefd=False)
+        sys.stdout = open(1, "w", buffering=1, closefd=False)
+        sys.stderr = open(2, "w", buffering=1, closefd=False)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.environ.pop(SOCKET_ENV, None)  # this process is the stage; nothing below asks the server again
+        sys.argv = ["synthset", *request["argv"]]
+        connection.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
+        from synthset import cli
+
+        code = cli.main(request["argv"])
+    except SystemExit as exit:  # argparse's usage errors
+        code = exit.code if isinstance(exit.code, int) else 1
+    except BaseException:  # noqa: BLE001 - reported to the client's stderr, like an uncaught error
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        with contextlib.suppress(OSError):
+            connection.sendall(json.dumps({"exit": code}).encode() + b"\n")
+        os._exit(code)
+
+
+@contextlib.contextmanager
+def server() -> Iterator[dict[str, str]]:
+    """A warm server for the duration of the block; yields the environment its clients need."""
+    import subprocess
+
+    directory = Path(tempfile.mkdtemp(prefix="synthset-warm-"))  # private (0700): only this user connects
+    path = str(directory / "socket")
+    process = subprocess.Popen([sys.executable, "-m", "synthset.warm", path], stdout=subprocess.PIPE, text=True)
+    try:
+        ready = process.stdout.readline().strip()
+        if ready != "ready":
+            raise RuntimeError(f"the warm server did not start (exit status {process.wait()}); see its output above")
+        yield {**os.environ, SOCKET_ENV: path}
+    finally:
+        process.terminate()
+        process.wait()
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])
