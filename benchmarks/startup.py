@@ -9,12 +9,18 @@ core) imports what its task imports and connects to MLflow. Each distinct preamb
 ``--repeats`` times; the medians are summed over the processes and printed beside a baseline (an
 interpreter that does nothing), and beside the same sum for the layout before issue 15 merged
 stages (38 stage processes, 20 workers, every one importing TensorFlow and MLflow).
+
+Then the same processes under ``synthset repro`` (``synthset.warm``): one server imports the
+libraries once; each stage process only imports the CLI and hands its command to the server
+(measured through a real server, up to the child having loaded params.yaml); the stages that
+track and every worker are forked warm and open their own MLflow connection (measured by forking).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -52,6 +58,8 @@ WORKER_IMPORTS = {
 }
 BEFORE_ISSUE_15 = {"stages": 38, "workers": 20}
 FULL_PREAMBLE = f"import keras; {CONNECT}"
+WARM_SERVER = "from synthset import warm; [__import__(module) for module in warm.PRELOAD]"
+WARM_CLIENT = "from synthset.cli import main; main(['check-params'])"  # its child loads params.yaml, as every stage
 
 
 def seconds(code: str, env: dict[str, str], cwd: Path) -> float:
@@ -61,20 +69,44 @@ def seconds(code: str, env: dict[str, str], cwd: Path) -> float:
 
 
 def processes() -> Counter:
-    """How many processes of one `dvc repro` run each preamble (Python code)."""
+    """How many processes of one `dvc repro` run each cold preamble (Python code)."""
+    counts: Counter = Counter()
+    for command, workers in commands():
+        module, tracks = STAGE_MODULES[command]
+        counts[f"import synthset.cli, {module}" + (f"; {CONNECT}" if tracks else "")] += 1
+        if workers:
+            counts[f"{WORKER_IMPORTS[command]}; {CONNECT}"] += workers
+    return counts
+
+
+def commands() -> list[tuple[str, int]]:
+    """(CLI command, worker processes) of each stage process of one `dvc repro` of dvc.yaml."""
     from dvc.repo import Repo
 
     from synthset import parallel
 
-    counts: Counter = Counter()
     with Repo(".") as repo:
-        commands = [stage.cmd.split()[1] for stage in repo.index.stages if getattr(stage, "cmd", None)]
-    for command in commands:
-        module, tracks = STAGE_MODULES[command]
-        counts[f"import synthset.cli, {module}" + (f"; {CONNECT}" if tracks else "")] += 1
-        if command in WORKER_IMPORTS:
-            counts[f"{WORKER_IMPORTS[command]}; {CONNECT}"] += parallel.cores()
-    return counts
+        names = [stage.cmd.split()[1] for stage in repo.index.stages if getattr(stage, "cmd", None)]
+    return [(name, parallel.cores() if name in WORKER_IMPORTS else 0) for name in names]
+
+
+def forked_connect_seconds(repeats: int) -> float:
+    """A child forked from a warm process (the libraries imported) opening its MLflow connection:
+    what a warm stage that tracks, or a warm worker, pays before its first useful work."""
+    from synthset import tracking, warm
+
+    for module in warm.PRELOAD:
+        __import__(module)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        child = os.fork()
+        if child == 0:
+            tracking.connect()
+            os._exit(0)
+        os.waitpid(child, 0)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 def main() -> None:
@@ -82,23 +114,39 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     counts = processes()
+    stages = commands()
     with tempfile.TemporaryDirectory() as scratch:
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MLFLOW_TRACKING_URI": f"sqlite:///{scratch}/mlflow.db",
                "PYTHONPATH": str(Path("src").resolve())}
+        shutil.copy("params.yaml", scratch)
         seconds(CONNECT, env, Path(scratch))  # create the store, as the first stage would
-        codes = ["pass", FULL_PREAMBLE, *counts]
+        codes = ["pass", FULL_PREAMBLE, WARM_SERVER, *counts]
         medians = {code: statistics.median(seconds(code, env, Path(scratch)) for _ in range(args.repeats))
                    for code in codes}
+        os.environ.update(env)
+        from synthset import warm
+
+        with warm.server() as warm_env:  # a stage process under `synthset repro`: the CLI hands its command over
+            client = statistics.median(seconds(WARM_CLIENT, warm_env, Path(scratch)) for _ in range(args.repeats))
+        connect = forked_connect_seconds(args.repeats)
     base = medians["pass"]
-    print(f"{'processes':>9}  {'median s':>8}  {'ratio':>6}  preamble")
+    print(f"{'processes':>9}  {'median s':>8}  {'ratio':>6}  cold preamble (`dvc repro`)")
     print(f"{'':>9}  {base:8.2f}  {1:6.1f}  baseline: an interpreter that does nothing")
     for code, count in counts.most_common():
         print(f"{count:9d}  {medians[code]:8.2f}  {medians[code] / base:6.1f}  {code}")
-    total = sum(count * medians[code] for code, count in counts.items())
+    cold = sum(count * medians[code] for code, count in counts.items())
     before = sum(BEFORE_ISSUE_15.values()) * medians[FULL_PREAMBLE]
-    print(f"\none `dvc repro`: {sum(counts.values())} processes, {total / 60:.1f} min before first useful work in all; "
+    tracked = sum(STAGE_MODULES[command][1] for command, _ in stages)
+    workers = sum(count for _, count in stages)
+    warm_total = medians[WARM_SERVER] + len(stages) * client + (tracked + workers) * connect
+    print(f"\nwarm (`synthset repro`): one server `{WARM_SERVER}` {medians[WARM_SERVER]:.2f} s; {len(stages)} stage "
+          f"processes handing their command to it, {client:.2f} s each (`{WARM_CLIENT}`); {tracked} stages and "
+          f"{workers} workers forked warm, opening their MLflow connection: {connect:.2f} s each")
+    print(f"\none `dvc repro`: {sum(counts.values())} processes, {cold / 60:.1f} min before first useful work in all; "
           f"the layout before issue 15 ({BEFORE_ISSUE_15['stages']} stages + {BEFORE_ISSUE_15['workers']} workers at "
-          f"{medians[FULL_PREAMBLE]:.2f} s, `{FULL_PREAMBLE}`): {before / 60:.1f} min; ratio {total / before:.2f}")
+          f"{medians[FULL_PREAMBLE]:.2f} s, `{FULL_PREAMBLE}`): {before / 60:.1f} min; ratio {cold / before:.2f}")
+    print(f"`synthset repro` (warm): {warm_total / 60:.2f} min; ratio {warm_total / cold:.2f} to `dvc repro`, "
+          f"{warm_total / before:.2f} to the layout before issue 15")
 
 
 if __name__ == "__main__":

@@ -80,9 +80,17 @@ def run_tasks(function: Callable[..., T], arguments: Sequence[tuple[Any, ...]]) 
 def start_method() -> str:
     """``fork`` where it saves the workers their imports and is safe (TensorFlow imported, neither
     its runtime nor an MLflow database connection started), else ``spawn``."""
-    from synthset import warm
+    return "fork" if "tensorflow" in sys.modules and not runtime_started() else "spawn"
 
-    return "fork" if "tensorflow" in sys.modules and not warm.runtime_started() else "spawn"
+
+def runtime_started() -> bool:
+    """Whether this process has started TensorFlow's runtime or opened an MLflow database engine:
+    either makes a forked copy unsafe (threads and connections a child must not share)."""
+    tf_context = sys.modules.get("tensorflow.python.eager.context")
+    if tf_context is not None and tf_context.context_safe() is not None:
+        return True
+    store = sys.modules.get("mlflow.store.tracking.sqlalchemy_store")
+    return bool(store is not None and store.SqlAlchemyStore._engine_map)
 
 
 def _raise_interrupt(signum, frame):

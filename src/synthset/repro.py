@@ -118,11 +118,12 @@ def _run_branches(branches: dict[str, list[str]], env: dict[str, str]) -> None:
                             "run `synthset repro` again to resume")
 
 
-def reproduce(datasets: Sequence[str], root: str = ".", side_by_side: bool = True) -> Plan:
+def reproduce(datasets: Sequence[str], root: str = ".", side_by_side: bool = True,
+              preload: Sequence[str] = warm.PRELOAD) -> Plan:
     """Bring the whole pipeline up to date, each dataset's branch in its own ``dvc repro``, every
-    stage process forked from one warm server (``synthset.warm``)."""
+    stage process forked from one warm server that imported ``preload``."""
     steps = plan(datasets, root)
-    with warm.server() as env:
+    with warm.server(preload) as env:
         if steps.shared:
             _run(steps.shared, env)
         if side_by_side and len(steps.branches) > 1:

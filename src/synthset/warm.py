@@ -25,6 +25,7 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -42,19 +43,12 @@ PRELOAD = (
     "synthset.training.classifier", "synthset.training.callbacks", "synthset.report.build",
 )
 _MESSAGE_LIMIT = 1 << 20
-
-
-def runtime_started() -> bool:
-    """Whether this process has started TensorFlow's runtime or opened an MLflow database engine:
-    either makes a forked copy unsafe (threads and connections a child must not share)."""
-    tf_context = sys.modules.get("tensorflow.python.eager.context")
-    if tf_context is not None and tf_context.context_safe() is not None:
-        return True
-    store = sys.modules.get("mlflow.store.tracking.sqlalchemy_store")
-    return bool(store is not None and store.SqlAlchemyStore._engine_map)
+_PARENT_CHECK_SECONDS = 2.0
 
 
 def assert_unstarted() -> None:
+    from synthset.parallel import runtime_started
+
     if runtime_started():
         raise RuntimeError("the warm server started TensorFlow or MLflow while importing; its children cannot be forked")
 
@@ -103,14 +97,20 @@ def serve(path: str, modules: Sequence[str] = PRELOAD) -> None:
     for module in modules:
         importlib.import_module(module)
     assert_unstarted()
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    signal.signal(signal.SIGCHLD, _reap)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the children; the launcher stops us
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(64)
+    listener.settimeout(_PARENT_CHECK_SECONDS)
+    launcher = os.getppid()
     print("ready", flush=True)
-    while True:
-        connection, _ = listener.accept()
+    while os.getppid() == launcher:  # a killed launcher leaves no server behind
+        try:
+            connection, _ = listener.accept()
+        except TimeoutError:
+            continue
+        connection.settimeout(None)
         with connection:
             message, fds, _, _ = socket.recv_fds(connection, _MESSAGE_LIMIT, 3)
             size = int.from_bytes(message[:8], "big")
@@ -124,6 +124,14 @@ def serve(path: str, modules: Sequence[str] = PRELOAD) -> None:
                 _run_child(connection, fds, request)  # never returns
             for fd in fds:
                 os.close(fd)
+
+
+def _reap(signum, frame) -> None:
+    """Wait for every finished child, so that their CPU time counts as this server's children's
+    (``/usr/bin/time`` of ``synthset repro`` sees it) and none is left a zombie."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
 
 
 def _run_child(connection: socket.socket, fds: list[int], request: dict) -> None:
@@ -146,6 +154,7 @@ def _run_child(connection: socket.socket, fds: list[int], request: dict) -> None
         os.environ.pop(SOCKET_ENV, None)  # this process is the stage; nothing below asks the server again
         sys.argv = ["synthset", *request["argv"]]
         connection.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
+        threading.Thread(target=_stop_when_caller_goes, args=(connection,), daemon=True).start()
         from synthset import cli
 
         code = cli.main(request["argv"])
@@ -162,14 +171,24 @@ def _run_child(connection: socket.socket, fds: list[int], request: dict) -> None
         os._exit(code)
 
 
+def _stop_when_caller_goes(connection: socket.socket) -> None:
+    """The caller (DVC's stage process) was killed: stop as it would have, by SIGTERM (workers
+    stopped, MLflow runs ended KILLED, checkpoints kept), instead of running on unseen."""
+    with contextlib.suppress(OSError):
+        connection.recv(1)  # the caller never sends more: this returns when it is gone
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 @contextlib.contextmanager
-def server() -> Iterator[dict[str, str]]:
-    """A warm server for the duration of the block; yields the environment its clients need."""
+def server(modules: Sequence[str] = PRELOAD) -> Iterator[dict[str, str]]:
+    """A warm server that imported ``modules``, for the duration of the block; yields the
+    environment its clients need (this one plus ``SYNTHSET_WARM_SOCKET``)."""
     import subprocess
 
     directory = Path(tempfile.mkdtemp(prefix="synthset-warm-"))  # private (0700): only this user connects
     path = str(directory / "socket")
-    process = subprocess.Popen([sys.executable, "-m", "synthset.warm", path], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "synthset.warm", path, *modules], stdout=subprocess.PIPE,
+                               text=True)
     try:
         ready = process.stdout.readline().strip()
         if ready != "ready":
@@ -185,4 +204,4 @@ def server() -> Iterator[dict[str, str]]:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    serve(sys.argv[1], sys.argv[2:])

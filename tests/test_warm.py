@@ -1,0 +1,129 @@
+"""synthset.warm: stage commands forked from one interpreter that imported the libraries once."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from synthset import warm
+
+PROJECT = Path(__file__).resolve().parents[1]
+LIGHT = ("synthset.cli", "synthset.config")  # enough for `check-params`, without TensorFlow's seconds
+
+
+@pytest.fixture(scope="module")
+def light_server():
+    with warm.server(LIGHT) as env:
+        yield env[warm.SOCKET_ENV]
+
+
+@pytest.fixture
+def params_dir(tmp_path, monkeypatch):
+    shutil.copy(PROJECT / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_a_command_runs_in_a_warm_child_on_the_callers_streams_and_directory(light_server, params_dir, monkeypatch, capfd):
+    monkeypatch.setenv(warm.SOCKET_ENV, light_server)
+    assert warm.run_in_server(["check-params"]) == 0  # not None: the server ran it
+    out, _ = capfd.readouterr()
+    assert out.strip() == "params.yaml: valid"  # written by the child to this process's own stdout
+
+
+def test_the_childs_errors_and_exit_status_come_back(light_server, params_dir, monkeypatch, capfd):
+    monkeypatch.setenv(warm.SOCKET_ENV, light_server)
+    (params_dir / "params.yaml").write_text("seed: [not, a, number]\n")
+    assert warm.run_in_server(["check-params"]) == 2
+    assert "params.yaml" in capfd.readouterr().err
+    assert warm.run_in_server(["no-such-command"]) == 2  # argparse's usage error, as in a cold process
+    assert "invalid choice" in capfd.readouterr().err
+
+
+def test_the_child_gets_the_callers_arguments_and_environment_not_the_servers(light_server, params_dir, monkeypatch,
+                                                                              capfd):
+    monkeypatch.setenv(warm.SOCKET_ENV, light_server)
+    (params_dir / "other.yaml").write_text((params_dir / "params.yaml").read_text())
+    assert warm.run_in_server(["--params", "other.yaml", "check-params"]) == 0
+    assert "other.yaml: valid" in capfd.readouterr().out
+    monkeypatch.setenv("SYNTHSET_WORKERS", "bad")  # only this process has it: the stage refuses it before any work
+    assert warm.run_in_server(["train-gan", "mnist"]) == 2
+    assert "SYNTHSET_WORKERS='bad'" in capfd.readouterr().err
+
+
+def test_without_a_reachable_server_the_command_runs_cold(tmp_path, monkeypatch):
+    monkeypatch.delenv(warm.SOCKET_ENV, raising=False)
+    assert warm.run_in_server(["check-params"]) is None
+    monkeypatch.setenv(warm.SOCKET_ENV, str(tmp_path / "gone"))
+    assert warm.run_in_server(["check-params"]) is None
+
+
+def test_the_cli_goes_through_the_server_and_falls_back_when_it_is_gone(light_server, params_dir):
+    env = {**os.environ, warm.SOCKET_ENV: light_server}
+    warm_run = subprocess.run([sys.executable, "-m", "synthset", "check-params"], env=env, capture_output=True, text=True)
+    env[warm.SOCKET_ENV] = str(params_dir / "gone")
+    cold_run = subprocess.run([sys.executable, "-m", "synthset", "check-params"], env=env, capture_output=True, text=True)
+    assert warm_run.returncode == cold_run.returncode == 0
+    assert warm_run.stdout == cold_run.stdout == "params.yaml: valid\n"
+
+
+def test_fork_only_while_tensorflow_and_mlflow_are_unstarted(tmp_path):
+    """Workers are forked from a process that imported TensorFlow but never ran it, and spawned
+    once its runtime (threads) or an MLflow database engine exists."""
+    script = textwrap.dedent(f"""
+        import tensorflow as tf
+        from synthset import parallel
+        print(parallel.start_method(), parallel.runtime_started())
+        tf.constant(1.0)
+        print(parallel.start_method(), parallel.runtime_started())
+    """)
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert output.split() == ["fork", "False", "spawn", "True"]
+    script = textwrap.dedent(f"""
+        import tensorflow
+        import os
+        os.environ["MLFLOW_TRACKING_URI"] = "sqlite:///{tmp_path / 'mlflow.db'}"
+        from synthset import parallel, tracking
+        tracking.connect()
+        print(parallel.start_method())
+    """)
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
+    assert output.split() == ["spawn"]
+
+
+def _train_tiny(seed):
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(seed)
+    images = np.random.default_rng(seed).standard_normal((256, 8, 8, 1)).astype("float32")
+    labels = (images.mean(axis=(1, 2, 3)) > 0).astype("int32")
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
+                              keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(images, labels, epochs=2, batch_size=32, verbose=0)
+    return [weights.tobytes() for weights in model.get_weights()]
+
+
+def test_forked_workers_train_the_same_weights_as_spawned_ones(monkeypatch):
+    monkeypatch.setenv("SYNTHSET_WORKERS", "2")
+    script = textwrap.dedent("""
+        import pickle, sys
+        if sys.argv[1] == "warm":
+            import tensorflow  # imported, never started: as in a child of the warm server
+        from synthset import parallel
+        from test_warm import _train_tiny
+        print("start method:", parallel.start_method(), file=sys.stderr)
+        sys.stdout.buffer.write(pickle.dumps(parallel.run_tasks(_train_tiny, [(1,), (2,)])))
+    """)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    runs = {how: subprocess.run([sys.executable, "-c", script, how], capture_output=True, check=True, env=env)
+            for how in ("warm", "cold")}
+    assert [re.search(r"start method: (\w+)", runs[how].stderr.decode())[1] for how in ("warm", "cold")] == [
+        "fork", "spawn"]
+    assert runs["warm"].stdout == runs["cold"].stdout
