@@ -63,7 +63,7 @@ def test_branches_run_side_by_side_and_a_second_call_does_nothing(toy, capfd):
 
 def test_a_failed_branch_is_named_and_the_other_branch_is_kept(toy, capfd):
     _toy_pipeline(toy, fail="b")
-    with pytest.raises(SynthsetError, match="the pipeline's b branch failed"):
+    with pytest.raises(SynthsetError, match="the pipeline.s b branch failed"):
         repro.reproduce(["a", "b"], preload=())
     lock = yaml.safe_load((toy / "dvc.lock").read_text())["stages"]
     assert "build@a" in lock and "build@b" not in lock and not (toy / "both.txt").exists()

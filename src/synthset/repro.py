@@ -75,17 +75,17 @@ def _dvc_repro(targets: Sequence[str], single: bool = False) -> list[str]:
     return [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", *(["--single-item"] if single else []), *targets]
 
 
-def _run(targets: Sequence[str], env: dict[str, str] | None = None) -> None:
-    if subprocess.run(_dvc_repro(targets), env=env).returncode != 0:
+def _run(targets: Sequence[str], env: dict[str, str], root: str) -> None:
+    if _wait({"": subprocess.Popen(_dvc_repro(targets), env=env, cwd=root)})[""] != 0:
         command = " ".join(["dvc repro", *targets])
         raise SynthsetError(f"`{command}` failed (its output is above)")
 
 
-def _run_branches(branches: dict[str, list[str]], env: dict[str, str]) -> None:
+def _run_branches(branches: dict[str, list[str]], env: dict[str, str], root: str) -> None:
     """Every branch's ``dvc repro`` at once; a failed branch lets the others finish (their stages
     are recorded and will not run again) before the whole call fails naming it."""
-    processes = {dataset: subprocess.Popen(_dvc_repro(targets, single=True), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                           text=True, bufsize=1, env=env)
+    processes = {dataset: subprocess.Popen(_dvc_repro(targets, single=True), env=env, cwd=root, text=True, bufsize=1,
+                                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
                  for dataset, targets in branches.items()}
     width = max(map(len, processes))
 
@@ -97,25 +97,35 @@ def _run_branches(branches: dict[str, list[str]], env: dict[str, str]) -> None:
     relays = [threading.Thread(target=relay, args=item, daemon=True) for item in processes.items()]
     for thread in relays:
         thread.start()
+    try:
+        codes = _wait(processes)
+    finally:
+        for thread in relays:
+            thread.join()
+    failed = [dataset for dataset, code in codes.items() if code != 0]
+    if failed:
+        which = " and ".join(failed) + (" branches" if len(failed) > 1 else " branch")
+        raise SynthsetError(f"the pipeline's {which} failed or stopped (its lines are prefixed with its name above); "
+                            "run `synthset repro` again to resume")
 
+
+def _wait(processes: dict[str, subprocess.Popen]) -> dict[str, int]:
+    """Exit status of each ``dvc repro``; SIGTERM to this process goes on to them (DVC stops its
+    stage, which keeps its checkpoint), and the terminal's Ctrl-C reaches them by itself: either
+    way they are waited for, so that none outlives this call."""
     def forward(signum, frame):
         for process in processes.values():
             process.send_signal(signum)
 
     previous = signal.signal(signal.SIGTERM, forward)
     try:
-        codes = {dataset: process.wait() for dataset, process in processes.items()}
-    except KeyboardInterrupt:  # the terminal's Ctrl-C reached the branches too; let them stop cleanly
-        codes = {dataset: process.wait() for dataset, process in processes.items()}
+        return {name: process.wait() for name, process in processes.items()}
+    except KeyboardInterrupt:
+        for process in processes.values():
+            process.wait()
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
-        for thread in relays:
-            thread.join()
-    failed = [dataset for dataset, code in codes.items() if code != 0]
-    if failed:
-        raise SynthsetError(f"the pipeline's {', '.join(failed)} branch failed (lines prefixed with its name above); "
-                            "run `synthset repro` again to resume")
 
 
 def reproduce(datasets: Sequence[str], root: str = ".", side_by_side: bool = True,
@@ -125,8 +135,8 @@ def reproduce(datasets: Sequence[str], root: str = ".", side_by_side: bool = Tru
     steps = plan(datasets, root)
     with warm.server(preload) as env:
         if steps.shared:
-            _run(steps.shared, env)
+            _run(steps.shared, env, root)
         if side_by_side and len(steps.branches) > 1:
-            _run_branches(steps.branches, env)
-        _run([], env)  # the rest, and with one branch the branch too: plain `dvc repro`
+            _run_branches(steps.branches, env, root)
+        _run([], env, root)  # the rest, and with one branch the branch too: plain `dvc repro`
     return steps

@@ -90,6 +90,14 @@ class Attempt:
         shutil.rmtree(self.work_dir)
 
 
+def _announce_resume(tracker, attempt: Attempt, epochs_done: int, what: str, prefix: str) -> None:
+    """Say where an interrupted training goes on: in the log, as a run tag and as a run file."""
+    message = f"resuming {what} from its epoch {epochs_done} checkpoint ({attempt.work_dir})"
+    print(f"[{prefix}] {message}", flush=True)
+    tracker.set_tags({"synthset.resumed_from_epoch": epochs_done})
+    tracker.log_text(message, f"resume_after_epoch_{epochs_done}.txt")
+
+
 def run(params: Params, dataset: str, labels: list[int]) -> list[Path]:
     """Train the GAN of each class in ``labels``, in as many worker processes as there are cores
     (``synthset.parallel``), then move them into the stage's output once all have finished."""
@@ -135,10 +143,7 @@ def train_class(params: Params, dataset: str, label: int) -> Attempt:
                             resume_id=resume_id, label=label) as tracker:
         attempt.record(tracker.run_id)
         if epochs_done:
-            message = f"resuming class {label} from its epoch {epochs_done} checkpoint ({attempt.work_dir})"
-            print(f"[gan {dataset}/{label}] {message}", flush=True)
-            tracker.set_tags({"synthset.resumed_from_epoch": epochs_done})
-            tracker.log_text(message, f"resume_after_epoch_{epochs_done}.txt")
+            _announce_resume(tracker, attempt, epochs_done, f"class {label}", f"gan {dataset}/{label}")
         tracker.log_params({**tracking.flatten(settings), "label": label, "train_images": len(images)})
 
         noise = np.random.default_rng(seed).standard_normal((gan.sample_grid_size**2, gan.latent_dim)).astype("float32")
@@ -195,10 +200,7 @@ def train_conditional(params: Params, dataset: str, labels: list[int]) -> Attemp
                             resume_id=resume_id, label="all") as tracker:
         attempt.record(tracker.run_id)
         if epochs_done:
-            message = f"resuming the conditional GAN from its epoch {epochs_done} checkpoint ({attempt.work_dir})"
-            print(f"[gan {dataset}/conditional] {message}", flush=True)
-            tracker.set_tags({"synthset.resumed_from_epoch": epochs_done})
-            tracker.log_text(message, f"resume_after_epoch_{epochs_done}.txt")
+            _announce_resume(tracker, attempt, epochs_done, "the conditional GAN", f"gan {dataset}/conditional")
         tracker.log_params({**tracking.flatten(settings), "label": "all", "train_images": len(images)})
 
         noise = np.random.default_rng(seed).standard_normal((gan.sample_grid_size**2, gan.latent_dim)).astype("float32")
