@@ -168,9 +168,12 @@ def report(args) -> None:
 def repro(args) -> None:
     from synthset import repro as pipeline
 
-    steps = pipeline.reproduce(_params(args).datasets, side_by_side=not args.serial)
-    how = "one stage at a time" if args.serial else "side by side"
-    print(f"pipeline up to date ({', '.join(steps.branches)} branches {how}, every stage started warm)")
+    _params(args)  # a broken params.yaml is named before any stage starts
+    if args.jobs is not None and args.jobs < 1:
+        raise SynthsetError(f"--jobs {args.jobs}: give at least 1 stage at once")
+    steps = pipeline.reproduce(jobs=args.jobs)
+    print(f"pipeline up to date: {len(steps.order)} stages, up to {args.jobs or 'one per core'} at once, "
+          "every stage started warm")
 
 
 def sweep(args) -> int:
@@ -273,9 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--storage", help="journal file path (default sweeps/studies.journal) or postgresql://...")
     command.set_defaults(run=sweep_report)
 
-    command = commands.add_parser("repro", help="`dvc repro` with each dataset's stages in their own `dvc repro`, "
-                                  "side by side (both cores busy); same outputs and dvc.lock")
-    command.add_argument("--serial", action="store_true", help="one stage at a time (still warm)")
+    command = commands.add_parser("repro", help="`dvc repro` with independent stages side by side (every core busy) and "
+                                  "every stage started warm; same outputs and dvc.lock")
+    command.add_argument("--jobs", type=int, help="stages at once (default: one per core; 1: one after the other)")
     command.set_defaults(run=repro)
 
     commands.add_parser("report", help="write reports/: the dashboards of the last run, beside the papers' numbers").set_defaults(

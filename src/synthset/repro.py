@@ -1,16 +1,13 @@
-"""``synthset repro``: ``dvc repro`` with each dataset's branch of the pipeline in its own process.
+"""``synthset repro``: ``dvc repro`` that keeps every core busy, every stage started warm.
 
-``dvc repro`` runs one stage at a time, so while one dataset's single-process stage (feature
-network, epoch selection, generation) runs, the second core idles. The datasets' branches
-(``<stage>@mnist``, ``<stage>@fids30``) share nothing but their upstream checks, and DVC
-documents running independent parts of a pipeline as concurrent ``dvc repro`` calls: each
-releases the repository lock while its stage's command runs (``--wait-for-lock`` makes them take
-turns to record results in ``dvc.lock``). So this runs, one after the other:
-
-1. ``dvc repro`` of the stages the branches need (``data.dvc``, ``check_data``);
-2. one ``dvc repro --single-item`` per dataset of that dataset's stages (dependencies first), all
-   at once, each line of output prefixed with the dataset;
-3. ``dvc repro`` of the rest (``evaluate_study2``, ``report``), which finds the branches done.
+``dvc repro`` runs one stage at a time, so while a single-process stage (a feature network, epoch
+selection, generation) runs, the second core idles, and the two datasets' stages, which share
+nothing, wait for each other. DVC documents running independent parts of a pipeline as
+concurrent ``dvc repro`` calls: each releases the repository lock while its stage's command runs,
+and ``--wait-for-lock`` makes them take turns to record results in ``dvc.lock``. So this reads
+DVC's own graph of ``dvc.yaml`` and runs each stage as ``dvc repro --single-item <stage>`` as
+soon as the stages it depends on are done, as many at once as there are cores (``make -j``),
+the stage with the most stages after it first; each line of output is prefixed with its stage.
 
 Every stage process is forked from one warm server that has imported TensorFlow, MLflow and the
 library once (``synthset.warm``), instead of importing them itself.
@@ -24,119 +21,116 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from synthset import warm
+from synthset import parallel, warm
 from synthset.errors import SynthsetError
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Stage addresses for the three steps: shared upstream, per-dataset branches, the rest."""
+    """Every stage of the pipeline (``data.dvc`` included), in the order they are started when
+    ready, with the stages each one depends on directly."""
 
-    shared: list[str]
-    branches: dict[str, list[str]]
-    rest: list[str]
+    order: list[str]
+    needs: dict[str, set[str]]
 
 
-def plan(datasets: Sequence[str], root: str = ".") -> Plan:
-    """Split ``dvc.yaml``'s stages by dataset from DVC's own graph of the pipeline, each list in an
-    order DVC can run it (dependencies first).
-
-    A branch is every stage named ``<stage>@<dataset>``; the shared part is what two branches
-    both depend on; the rest depends on several branches (or on none) and runs last.
-    """
+def plan(root: str = ".") -> Plan:
+    """The stages of ``dvc.yaml`` from DVC's own graph: dependencies first, and among stages that
+    could start together, the one with the most stages downstream of it (the GANs before a
+    real-data classifier), so the longest chain starts early."""
     import networkx as nx
     from dvc.repo import Repo
 
     with Repo(root) as repo:
         graph = repo.index.graph  # an edge goes from a stage to a stage it depends on
-        order = [stage.addressing for stage in reversed(list(nx.topological_sort(graph)))]
-        stages = {stage.addressing: stage for stage in graph}
-        branches = {dataset: [name for name in order if name.endswith(f"@{dataset}")] for dataset in datasets}
-        upstream = {dataset: {item.addressing for name in names for item in nx.descendants(graph, stages[name])}
-                    for dataset, names in branches.items()}
-    in_branches = {name for names in branches.values() for name in names}
-    for dataset, names in upstream.items():
-        foreign = sorted(name for name in names if name in in_branches and name not in branches[dataset])
-        if foreign:
-            raise SynthsetError(f"dvc.yaml: the {dataset} stages depend on {', '.join(foreign)} of another dataset; "
-                                "run `dvc repro` instead")
-    needed = {name for names in upstream.values() for name in names} - in_branches
-    return Plan(shared=[name for name in order if name in needed],
-                branches={key: value for key, value in branches.items() if value},
-                rest=[name for name in order if name not in in_branches and name not in needed])
+        downstream = {stage: len(nx.ancestors(graph, stage)) for stage in graph}
+        ordered = nx.lexicographical_topological_sort(
+            graph.reverse(), key=lambda stage: (-downstream[stage], stage.addressing))
+        order = [stage.addressing for stage in ordered]
+        needs = {stage.addressing: {dependency.addressing for dependency in graph.successors(stage)}
+                 for stage in graph}
+    return Plan(order=order, needs=needs)
 
 
-def _dvc_repro(targets: Sequence[str], single: bool = False) -> list[str]:
-    """``dvc repro`` of ``targets``; ``single``: of those stages only, in the order given, so that a
-    branch never touches (nor locks) the shared stages it depends on."""
-    return [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", *(["--single-item"] if single else []), *targets]
+def _dvc_repro(stage: str) -> list[str]:
+    return [sys.executable, "-m", "dvc", "--wait-for-lock", "repro", "--single-item", stage]
 
 
-def _run(targets: Sequence[str], env: dict[str, str], root: str) -> None:
-    if _wait({"": subprocess.Popen(_dvc_repro(targets), env=env, cwd=root)})[""] != 0:
-        command = " ".join(["dvc repro", *targets])
-        raise SynthsetError(f"`{command}` failed (its output is above)")
+class _Stages:
+    """The running ``dvc repro`` processes, their output relayed line by line with their name."""
 
+    def __init__(self, env: dict[str, str], root: str, width: int):
+        self.env, self.root, self.width = env, root, width
+        self.running: dict[str, tuple[subprocess.Popen, threading.Thread]] = {}
 
-def _run_branches(branches: dict[str, list[str]], env: dict[str, str], root: str) -> None:
-    """Every branch's ``dvc repro`` at once; a failed branch lets the others finish (their stages
-    are recorded and will not run again) before the whole call fails naming it."""
-    processes = {dataset: subprocess.Popen(_dvc_repro(targets, single=True), env=env, cwd=root, text=True, bufsize=1,
-                                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-                 for dataset, targets in branches.items()}
-    width = max(map(len, processes))
+    def start(self, stage: str) -> None:
+        process = subprocess.Popen(_dvc_repro(stage), env=self.env, cwd=self.root, text=True, bufsize=1,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        relay = threading.Thread(target=self._relay, args=(stage, process), daemon=True)
+        relay.start()
+        self.running[stage] = (process, relay)
 
-    def relay(dataset: str, process: subprocess.Popen) -> None:
+    def _relay(self, stage: str, process: subprocess.Popen) -> None:
         for line in process.stdout:
-            sys.stdout.write(f"{dataset:<{width}} | {line}")
+            sys.stdout.write(f"{stage:<{self.width}} | {line}")
             sys.stdout.flush()
 
-    relays = [threading.Thread(target=relay, args=item, daemon=True) for item in processes.items()]
-    for thread in relays:
-        thread.start()
-    try:
-        codes = _wait(processes)
-    finally:
-        for thread in relays:
-            thread.join()
-    failed = [dataset for dataset, code in codes.items() if code != 0]
-    if failed:
-        which = " and ".join(failed) + (" branches" if len(failed) > 1 else " branch")
-        raise SynthsetError(f"the pipeline's {which} failed or stopped (its lines are prefixed with its name above); "
-                            "run `synthset repro` again to resume")
+    def finished(self) -> dict[str, int]:
+        """Exit status of each stage that ended since the last call (waits until one has)."""
+        while True:
+            ended = {stage: process.poll() for stage, (process, _) in self.running.items()}
+            ended = {stage: code for stage, code in ended.items() if code is not None}
+            if ended or not self.running:
+                for stage in ended:
+                    self.running.pop(stage)[1].join()
+                return ended
+            time.sleep(0.2)
 
-
-def _wait(processes: dict[str, subprocess.Popen]) -> dict[str, int]:
-    """Exit status of each ``dvc repro``; SIGTERM to this process goes on to them (DVC stops its
-    stage, which keeps its checkpoint), and the terminal's Ctrl-C reaches them by itself: either
-    way they are waited for, so that none outlives this call."""
-    def forward(signum, frame):
-        for process in processes.values():
+    def signal_all(self, signum: int) -> None:
+        for process, _ in self.running.values():
             process.send_signal(signum)
 
-    previous = signal.signal(signal.SIGTERM, forward)
-    try:
-        return {name: process.wait() for name, process in processes.items()}
-    except KeyboardInterrupt:
-        for process in processes.values():
-            process.wait()
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
+def reproduce(root: str = ".", jobs: int | None = None, preload: Sequence[str] = warm.PRELOAD) -> Plan:
+    """Bring the whole pipeline up to date, ``jobs`` stages at a time (default: one per core),
+    every stage process forked from one warm server that imported ``preload``.
 
-def reproduce(datasets: Sequence[str], root: str = ".", side_by_side: bool = True,
-              preload: Sequence[str] = warm.PRELOAD) -> Plan:
-    """Bring the whole pipeline up to date, each dataset's branch in its own ``dvc repro``, every
-    stage process forked from one warm server that imported ``preload``."""
-    steps = plan(datasets, root)
+    A failed stage starts nothing new; the running stages finish (and are recorded, so they do not
+    run again), then the call fails naming it. SIGTERM goes on to every running ``dvc repro``;
+    the terminal's Ctrl-C reaches them by itself; either way they are waited for.
+    """
+    steps = plan(root)
+    jobs = jobs or parallel.cores()
+    pending, done, failed = list(steps.order), set(), []
     with warm.server(preload) as env:
-        if steps.shared:
-            _run(steps.shared, env, root)
-        if side_by_side and len(steps.branches) > 1:
-            _run_branches(steps.branches, env, root)
-        _run([], env, root)  # the rest, and with one branch the branch too: plain `dvc repro`
+        stages = _Stages(env, root, max(map(len, steps.order)))
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: stages.signal_all(signum))
+        try:
+            while pending or stages.running:
+                while not failed and len(stages.running) < jobs:
+                    ready = next((stage for stage in pending if steps.needs[stage] <= done), None)
+                    if ready is None:
+                        break
+                    pending.remove(ready)
+                    stages.start(ready)
+                if not stages.running:
+                    break
+                for stage, code in stages.finished().items():
+                    if code == 0:
+                        done.add(stage)
+                    else:
+                        failed.append(stage)
+        except KeyboardInterrupt:
+            for process, _ in stages.running.values():
+                process.wait()
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    if failed:
+        raise SynthsetError(f"stage {', '.join(failed)} failed or was stopped (its lines are prefixed with its name "
+                            "above); run `synthset repro` again to resume")
     return steps
