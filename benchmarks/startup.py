@@ -58,7 +58,7 @@ WORKER_IMPORTS = {
 }
 BEFORE_ISSUE_15 = {"stages": 38, "workers": 20}
 FULL_PREAMBLE = f"import keras; {CONNECT}"
-WARM_SERVER = "from synthset import warm; [__import__(module) for module in warm.PRELOAD]"
+WARM_SERVER = "from synthset import warm; warm.preload()"
 WARM_CLIENT = "from synthset.cli import main; main(['check-params'])"  # its child loads params.yaml, as every stage
 
 
@@ -95,8 +95,7 @@ def forked_connect_seconds(repeats: int) -> float:
     what a warm stage that tracks, or a warm worker, pays before its first useful work."""
     from synthset import tracking, warm
 
-    for module in warm.PRELOAD:
-        __import__(module)
+    warm.preload()
     times = []
     for _ in range(repeats):
         started = time.perf_counter()

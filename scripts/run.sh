@@ -9,4 +9,4 @@ source .venv/bin/activate
 [ -d .dvc ] || dvc init -q
 [ -f data/mnist/train_images.npy ] || synthset fetch-mnist
 synthset fetch-fids30
-synthset repro "$@"  # `dvc repro`, each dataset's stages side by side, every stage process started warm
+synthset repro "$@"  # `dvc repro` with independent stages side by side, every stage started warm

@@ -21,6 +21,7 @@ import contextlib
 import importlib
 import json
 import os
+import pkgutil
 import signal
 import socket
 import sys
@@ -31,17 +32,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 SOCKET_ENV = "SYNTHSET_WARM_SOCKET"
-# What a stage or its workers import before their first useful work: imported once, by the server.
-PRELOAD = (
-    "tensorflow", "keras", "mlflow", "pandas", "scipy.linalg", "synthset.cli", "synthset.tracking",
-    "synthset.stages.check_data", "synthset.stages.prepare", "synthset.stages.train_gan",
-    "synthset.stages.train_features", "synthset.stages.select_epochs", "synthset.stages.generate",
-    "synthset.stages.assess", "synthset.stages.train_classifier", "synthset.stages.generate_test",
-    "synthset.stages.train_study2", "synthset.stages.train_poster", "synthset.stages.train_semi",
-    "synthset.stages.train_ssl_gan", "synthset.stages.audit_labels", "synthset.stages.explain",
-    "synthset.stages.evaluate", "synthset.stages.evaluate_study2", "synthset.training.gan",
-    "synthset.training.classifier", "synthset.training.callbacks", "synthset.report.build",
-)
+# What a stage or its workers import before their first useful work, imported once by the server:
+# the libraries, the CLI, every stage module (``.*``: each module of the package, so a new stage is
+# included) and the trainers and report the stages import lazily.
+PRELOAD = ("tensorflow", "keras", "mlflow", "pandas", "scipy.linalg", "synthset.cli", "synthset.tracking",
+           "synthset.stages.*", "synthset.training.gan", "synthset.training.classifier",
+           "synthset.training.callbacks", "synthset.report.build")
 _MESSAGE_LIMIT = 1 << 20
 _PARENT_CHECK_SECONDS = 2.0
 
@@ -92,11 +88,20 @@ def _signal(pid: int, signum: int) -> None:
 
 # --- server ------------------------------------------------------------------------------------------
 
-def serve(path: str, modules: Sequence[str] = PRELOAD) -> None:
-    """Import ``modules``, then fork a child per request on the Unix socket ``path`` until SIGTERM."""
-    for module in modules:
-        importlib.import_module(module)
+def preload(modules: Sequence[str] = PRELOAD) -> None:
+    """Import ``modules`` (``package.*``: every module of the package), without starting anything."""
+    for name in modules:
+        package = importlib.import_module(name.removesuffix(".*"))
+        if name.endswith(".*"):
+            for found in pkgutil.iter_modules(package.__path__, prefix=f"{package.__name__}."):
+                importlib.import_module(found.name)
     assert_unstarted()
+
+
+def serve(path: str, modules: Sequence[str] = PRELOAD) -> None:
+    """Import ``modules`` (``preload``), then fork a child per request on the Unix socket ``path``
+    until SIGTERM."""
+    preload(modules)
     signal.signal(signal.SIGCHLD, _reap)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the children; the launcher stops us
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
