@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
+
+# Zip's earliest date: every entry of a saved model gets it, so that equal weights give equal bytes.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 @contextmanager
@@ -30,13 +35,36 @@ def write_atomically(path: Path):
             partial.unlink()
 
 
-def save_model_atomically(model, path: Path) -> None:
-    """``model.save`` to a ``.keras`` path through a temporary name (Keras insists on the suffix)."""
+def save_model(model, path: Path) -> None:
+    """``model.save`` to a ``.keras`` path, atomically and reproducibly.
+
+    Keras stamps the file with the time (the zip entries' dates and ``date_saved`` in
+    ``metadata.json``), so the same weights saved twice would differ and DVC would see a new version
+    of every model and of the datasets whose manifests name them. The stamps are removed; the file
+    goes through a temporary name (Keras insists on the suffix) so a crash leaves no half-written model.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.stem + ".partial.keras")
+    stamped = path.with_name(path.stem + ".stamped.keras")
     try:
-        model.save(partial)
+        model.save(stamped)
+        _remove_time_stamps(stamped, partial)
         os.replace(partial, path)
     finally:
+        stamped.unlink(missing_ok=True)
         partial.unlink(missing_ok=True)
+
+
+def _remove_time_stamps(source: Path, target: Path) -> None:
+    """Copy the ``.keras`` zip ``source`` to ``target`` without its save time."""
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w") as copy:
+        for entry in original.infolist():
+            data = original.read(entry)
+            if entry.filename == "metadata.json":
+                metadata = json.loads(data)
+                metadata.pop("date_saved", None)
+                data = json.dumps(metadata).encode()
+            unstamped = zipfile.ZipInfo(entry.filename, date_time=_ZIP_EPOCH)
+            unstamped.compress_type, unstamped.external_attr = entry.compress_type, entry.external_attr
+            copy.writestr(unstamped, data)

@@ -38,6 +38,25 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
+def dvc_md5(path: Path) -> str:
+    """The hash DVC records for ``path`` in ``dvc.lock``: a file's md5, or a directory's ``<md5>.dir``.
+
+    Computed here with DVC's own tree code, so a stage can name the version of an output it has
+    just written (which DVC records only after the stage) and of the inputs it reads.
+    """
+    from dvc_data.hashfile.hash_info import HashInfo
+    from dvc_data.hashfile.tree import Tree
+
+    path = Path(path)
+    if not path.is_dir():
+        return file_md5(path)
+    tree = Tree()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        tree.add(file.relative_to(path).parts, None, HashInfo("md5", file_md5(file)))
+    tree.digest()
+    return tree.hash_info.value
+
+
 def track_data(path: str = "data") -> str:
     """Record ``data/`` with DVC (``dvc add``): same bytes, same ``data.dvc``, on every machine."""
     from dvc.repo import Repo

@@ -18,7 +18,7 @@ import pandas as pd
 from synthset import parallel, paths, stages, tracking
 from synthset.config import Params
 from synthset.data.archives import class_indices, first_per_class, load_images
-from synthset.io import write_atomically
+from synthset.io import save_model, write_atomically
 from synthset.synthetic import load_synthetic, manifest_md5
 from synthset.versions import file_md5
 
@@ -100,6 +100,6 @@ def fit_seed(params: Params, dataset: str, source: str, seed: int, out_dir) -> t
             spec, augment, params.data.image_shape, len(params.data.labels), (images, labels),
             (val_images, val_labels), seed,
             callbacks=[MetricsToTracker(tracker), EpochTimer(f"cnn {dataset}/{source} seed {seed}", spec.epochs)])
-        model.save(out_dir / paths.classifier_model(dataset, source, seed).name)
+        save_model(model, out_dir / paths.classifier_model(dataset, source, seed).name)
         tracker.log_keras_model(model, "classifier", val_images[:4])
     return frame, len(images)

@@ -12,7 +12,7 @@ from synthset import paths, stages, tracking
 from synthset.config import Params
 from synthset.data.archives import class_indices, first_per_class, load_images
 from synthset.models.features import FeatureExtractor
-from synthset.io import save_model_atomically, write_atomically
+from synthset.io import save_model, write_atomically
 from synthset.training.callbacks import EpochTimer, MetricsToTracker
 from synthset.training.features import fit_feature_network
 from synthset.versions import file_md5
@@ -35,7 +35,7 @@ def run(params: Params, dataset: str) -> dict[str, float]:
             params.seed, callbacks=[MetricsToTracker(tracker), EpochTimer(f"features {dataset}", spec.epochs)])
         summary = {"holdout_accuracy": round(scores["holdout_accuracy"], 4),
                    "holdout_loss": round(scores["holdout_loss"], 4), "train_images": len(images)}
-        save_model_atomically(network, paths.feature_network(dataset))
+        save_model(network, paths.feature_network(dataset))
         shift, scale = FeatureExtractor(network).statistics(all_images)
         with write_atomically(paths.feature_statistics(dataset)) as partial, partial.open("wb") as file:
             np.savez(file, shift=shift, scale=scale)

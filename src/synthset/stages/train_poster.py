@@ -7,7 +7,7 @@ from __future__ import annotations
 from synthset import paths, stages, tracking
 from synthset.config import Params
 from synthset.data.archives import class_indices, load_images, subset_per_class
-from synthset.io import save_model_atomically
+from synthset.io import save_model
 from synthset.stages.study2_files import real_test_set, write_results
 from synthset.synthetic import load_synthetic, manifest_md5
 from synthset.training.callbacks import EpochTimer, MetricsToTracker
@@ -39,7 +39,7 @@ def run(params: Params, dataset: str, model_name: str) -> dict:
             (images, class_indices(labels, classes)), (holdout_images, class_indices(holdout_labels, classes)),
             params.seed, callbacks=[MetricsToTracker(tracker), at_checkpoints,
                                     EpochTimer(f"study2 {dataset}/{model_name}", epochs)])
-        save_model_atomically(model, paths.study2_model(dataset, model_name))
+        save_model(model, paths.study2_model(dataset, model_name))
         tracker.log_keras_model(model, "classifier", real_test[:4])
 
     return write_results(dataset, model_name, curves, at_checkpoints.summary(train_images=len(images)))

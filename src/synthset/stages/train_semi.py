@@ -13,7 +13,7 @@ import numpy as np
 from synthset import paths, stages, tracking
 from synthset.config import Params
 from synthset.data.archives import class_indices, load_images, subset_per_class
-from synthset.io import save_model_atomically
+from synthset.io import save_model
 from synthset.models.semi import CLASS_OR_FAKE, REAL_OR_FAKE
 from synthset.stages.study2_files import real_test_set, write_results
 from synthset.synthetic import load_synthetic, manifest_md5
@@ -56,7 +56,7 @@ def run(params: Params, dataset: str, variant: str) -> dict:
         model, curves = fit_semi_discriminator(
             params.data.image_shape, len(classes), spec.learning_rate, spec.batch_size, epochs, images, targets,
             params.seed, callbacks=[MetricsToTracker(tracker), at_checkpoints, EpochTimer(f"study2 {dataset}/{name}", epochs)])
-        save_model_atomically(model, paths.study2_model(dataset, name))
+        save_model(model, paths.study2_model(dataset, name))
         tracker.log_keras_model(model, "semi_gan_discriminator", test_images[:4])
 
     return write_results(dataset, name, curves, at_checkpoints.summary(train_images=len(images)))

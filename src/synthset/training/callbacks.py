@@ -16,7 +16,7 @@ from PIL import Image
 
 from synthset.data.archives import from_tanh_range
 from synthset.imaging import image_grid, save_png
-from synthset.io import write_atomically
+from synthset.io import save_model, write_atomically
 
 
 class StepHistory(keras.callbacks.Callback):
@@ -85,7 +85,7 @@ class GeneratorSnapshots(keras.callbacks.Callback):
         generator = self.model.sampler
         number = epoch + 1
         if number % self.every == 0 or number == self.epochs:  # a kept epoch: its generator and its grid
-            generator.save(fresh_path(self.checkpoint_path(number)))
+            save_model(generator, self.checkpoint_path(number))
             images = from_tanh_range(generator(self.noise, training=False))
             save_png(image_grid(images, self.grid_size), fresh_path(self.grid_path(number)))
 

@@ -19,6 +19,7 @@ from synthset.config import GanParams
 from synthset.data.archives import from_tanh_range, to_tanh_range
 from synthset.imaging import image_grid, save_png
 from synthset.models.gan import GAN, build_discriminator, build_generator, class_generator
+from synthset.io import save_model
 from synthset.training.callbacks import StepHistory, StopAfterSteps, fresh_path
 
 STEP_METRICS = ["d_loss", "g_loss", "d_acc_real", "d_acc_fake"]
@@ -146,7 +147,7 @@ class ClassGeneratorSnapshots(keras.callbacks.Callback):
         rows = []
         for index in range(self.num_classes):
             view = class_generator(self.model.sampler, index)
-            view.save(fresh_path(self.checkpoint_path(index, number)))
+            save_model(view, self.checkpoint_path(index, number))
             images = from_tanh_range(view(self.noise, training=False))
             save_png(image_grid(images, self.grid_size), fresh_path(self.grid_path(index, number)))
             rows.append(images[: self.grid_size])

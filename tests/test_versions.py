@@ -1,0 +1,81 @@
+"""A dataset's version is its DVC hash: equal settings and data must give equal bytes."""
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+
+import numpy as np
+
+from synthset import paths
+from synthset.io import save_model
+from synthset.versions import dvc_md5
+
+
+def _model():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+
+
+def test_saved_model_has_no_time_stamp_and_loads(tmp_path):
+    import keras
+
+    model = _model()
+    save_model(model, tmp_path / "a.keras")
+    time.sleep(2.1)  # zip dates have a resolution of 2 s: a stamped file would now differ
+    save_model(model, tmp_path / "b.keras")
+    assert (tmp_path / "a.keras").read_bytes() == (tmp_path / "b.keras").read_bytes()
+    with zipfile.ZipFile(tmp_path / "a.keras") as archive:
+        assert {entry.date_time for entry in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        assert "date_saved" not in json.loads(archive.read("metadata.json"))
+    loaded = keras.models.load_model(tmp_path / "a.keras")
+    for saved, original in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(saved, original)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.keras", "b.keras"]  # no temporary left
+
+
+def test_dvc_md5_is_what_dvc_records(tmp_path):
+    from dvc.repo import Repo
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    Repo.init(str(tmp_path))
+    folder = tmp_path / "images"
+    (folder / "nested").mkdir(parents=True)
+    (folder / "a.bin").write_bytes(b"first")
+    (folder / "nested" / "b.bin").write_bytes(b"second")
+    (tmp_path / "single.bin").write_bytes(b"alone")
+    with Repo(str(tmp_path)) as repo:
+        repo.add([str(folder), str(tmp_path / "single.bin")])
+    import yaml
+
+    recorded = {name: yaml.safe_load((tmp_path / f"{name}.dvc").read_text())["outs"][0]["md5"]
+                for name in ("images", "single.bin")}
+    assert dvc_md5(folder) == recorded["images"]
+    assert dvc_md5(tmp_path / "single.bin") == recorded["single.bin"]
+    (folder / "a.bin").write_bytes(b"changed")
+    assert dvc_md5(folder) != recorded["images"]
+
+
+def test_same_settings_same_gan_version(project):
+    """Train class 3's tiny GAN twice from scratch: its output directory (checkpoints, grids,
+    history) must have the same DVC hash, or every run would make a new dataset version."""
+    from synthset import config
+    from synthset.stages.prepare import run as prepare
+
+    prepare(config.load(dataset="mnist"), "mnist")
+    hashes = []
+    for attempt in range(2):
+        result = subprocess.run([sys.executable, "-m", "synthset", "train-gan", "mnist", "3"],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        out = paths.gan_dir("mnist", 3)
+        assert list((out / "checkpoints").glob("*.keras"))
+        hashes.append(dvc_md5(out))
+        shutil.rmtree(out)
+        if attempt == 0:
+            time.sleep(2.1)
+    assert hashes[0] == hashes[1]
