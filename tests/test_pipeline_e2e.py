@@ -1,6 +1,7 @@
 """`dvc repro` of the real pipeline on the tiny scale, in a fresh copy of the project."""
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -213,6 +214,37 @@ def test_mlflow_store_holds_parent_gan_runs_and_classifier_runs(pipeline):
         assert [m.step for m in client.get_metric_history(run.info.run_id, "test_accuracy_synthetic")] == [1, 2]
 
 
+def test_mlflow_runs_name_the_dvc_version_of_the_data_they_read_and_made(pipeline):
+    """Lineage: each classifier run's inputs carry the DVC hash of its training and validation data;
+    each GAN run, the synthetic sets its generator drew (context generated)."""
+    root, *_ = pipeline
+    outs = {out["path"]: out["md5"] for stage in yaml.safe_load((root / "dvc.lock").read_text())["stages"].values()
+            for out in stage.get("outs", [])}
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    experiment = client.get_experiment_by_name("synthset-mnist")
+    runs = client.search_runs([experiment.experiment_id], max_results=200)
+
+    def inputs(run):
+        return {(put.dataset.name, put.dataset.digest, next(t.value for t in put.tags if t.key == "mlflow.data.context"))
+                for put in run.inputs.dataset_inputs}
+
+    synthetic, synthetic_test = outs["artifacts/mnist/synthetic"], outs["artifacts/mnist/synthetic_test"]
+    train, validation = outs["artifacts/mnist/real/train.npz"], outs["artifacts/mnist/real/validation.npz"]
+    by_source = {r.data.tags["synthset.source"]: inputs(r) for r in runs
+                 if r.data.tags.get("synthset.stage", "").startswith("train_cnn_")}
+    assert by_source["synthetic"] == {("mnist-synthetic", synthetic, "training"),
+                                      ("mnist-real", validation, "validation")}
+    assert by_source["real_plus_synthetic"] == by_source["synthetic"] | {("mnist-real", train, "training")}
+    gans = [r for r in runs if r.data.tags.get("synthset.stage") == "train_gan" and "synthset.label" in r.data.tags]
+    assert len(gans) == len(CLASSES)
+    for run in gans:
+        assert inputs(run) == {("mnist-real", train, "training"), ("mnist-synthetic", synthetic, "generated"),
+                               ("mnist-synthetic-test", synthetic_test, "generated")}
+    found = client.search_runs([experiment.experiment_id], f"dataset.digest = '{synthetic}'", max_results=200)
+    assert {r.info.run_id for r in gans} <= {r.info.run_id for r in found}
+
+
 def test_second_repro_does_nothing_and_gan_change_reruns_only_its_dependents(pipeline):
     root, env, dvc, _ = pipeline
     again = _run(dvc + ["repro"], root, env)
@@ -357,3 +389,62 @@ def test_exp_run_set_param_runs_that_value_or_is_refused_naming_the_key_that_dec
     newest = client.search_runs([experiment.experiment_id], "tags.`synthset.stage` = 'assess_quality'",
                                 order_by=["attributes.start_time DESC"], max_results=1)[0]
     assert newest.data.params["quality.kid_subsets"] == "20"  # the value that ran
+
+
+def test_dataset_versions_list_restore_and_compare(pipeline, tmp_path):
+    """Two commits with different GAN settings are two versions of mnist-synthetic: `synthset datasets`
+    lists both with the settings that changed, restores each by hash from the cache and, once the
+    cache is gone, from the DVC remote, and compares them re-scored; nothing anywhere is refused
+    with how to get it. Runs last: it commits and changes the GAN setting."""
+    root, env, dvc, _ = pipeline
+    _run(["git", "checkout", "--", "."], root, env)  # the previous test's experiment left its results
+    _run(dvc + ["checkout", "-q"], root, env)
+    remote = tmp_path / "remote"
+    _run(dvc + ["remote", "add", "-d", "storage", str(remote)], root, env)
+    _commit(root, env)
+    first = _run(["git", "rev-list", "-1", "HEAD", "--", "dvc.lock"], root, env).strip()  # where the version appeared
+    _run(dvc + ["push", "-q"], root, env)
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    raw["scales"]["tiny"]["mnist"]["gan"]["epochs"] = 3
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    _run(dvc + ["repro", "generate@mnist"], root, env)
+    _commit(root, env)
+    second = _run(["git", "rev-parse", "HEAD"], root, env).strip()
+    _run(dvc + ["push", "-q"], root, env)
+
+    def md5_at(rev):
+        lock = yaml.safe_load(_run(["git", "show", f"{rev}:dvc.lock"], root, env))
+        return next(out["md5"] for out in lock["stages"]["generate@mnist"]["outs"])
+
+    listed = json.loads(subprocess.run(["synthset", "datasets", "list", "mnist-synthetic", "--json"], cwd=root,
+                                       env=env, capture_output=True, text=True, check=True).stdout)
+    assert [row["version"] for row in listed] == [md5_at(first), md5_at(second)] != [md5_at(first)] * 2
+    assert [row["revision"] for row in listed] == [first[:7], second[:7]]
+    assert listed[0]["changed"] == "(first version)"
+    assert listed[1]["changed"] == "scales.tiny.mnist.gan.epochs: 2 -> 3"
+    assert listed[0]["where"] == "cache, remote storage" and listed[1]["where"] == "workspace, cache, remote storage"
+    assert listed[0]["tstr_accuracy"] is not None  # the first commit's metrics files
+    assert "(generated)" in listed[1]["runs"] and "(training)" in listed[0]["runs"]  # GAN runs; classifier runs
+    table = _run(["synthset", "datasets", "list", "--html"], root, env)
+    assert "mnist-synthetic-test" in table and (root / "reports" / "versions.html").exists()
+
+    _run(["synthset", "datasets", "checkout", first[:7], "--dataset", "mnist", "--to", str(tmp_path / "a")], root, env)
+    from synthset.versions import dvc_md5
+
+    assert dvc_md5(tmp_path / "a") == md5_at(first)
+    compared = _run(["synthset", "datasets", "compare", first[:7], second[:7], "--dataset", "mnist"], root, env)
+    assert f"A {first[:7]} now" in compared and f"B {second[:7]} now" in compared and "label_fidelity" in compared
+    assert (root / "reports" / "compare.html").exists()
+
+    shutil.rmtree(root / ".dvc" / "cache")
+    _run(["synthset", "datasets", "checkout", first[:7], "--dataset", "mnist-synthetic", "--to", str(tmp_path / "b")],
+         root, env)
+    assert dvc_md5(tmp_path / "b") == md5_at(first)
+    assert dvc_md5(root / "artifacts" / "mnist" / "synthetic") == md5_at(second)  # the workspace untouched
+    shutil.rmtree(remote)
+    refused = subprocess.run(["synthset", "datasets", "checkout", first[:7], "--dataset", "mnist", "--to",
+                              str(tmp_path / "c")], cwd=root, env=env, capture_output=True, text=True)
+    assert refused.returncode == 2
+    assert f"is in neither the local DVC cache nor the remote 'storage'" in refused.stderr
+    assert "dvc pull" in refused.stderr and f"dvc repro generate@mnist" in refused.stderr
+    assert not (tmp_path / "c").exists()

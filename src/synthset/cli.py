@@ -209,6 +209,44 @@ def sweep_report(args) -> None:
     print(f"[sweep-report] {write_page(args.storage or str(storage.DEFAULT_STORAGE))}")
 
 
+def datasets_list(args) -> None:
+    from synthset.catalog.listing import table, terminal_view
+
+    frame = table(Path.cwd(), args.dataset, with_runs=not args.no_runs)
+    if args.json:
+        print(frame.to_json(orient="records", indent=2))
+    else:
+        print(terminal_view(frame))
+    if args.html:
+        from synthset.report.versions import write_versions_page
+
+        print(f"[datasets] {write_versions_page(frame)}", file=sys.stderr if args.json else sys.stdout)
+
+
+def datasets_checkout(args) -> None:
+    from synthset.catalog import history
+    from synthset.catalog.storage import restore
+
+    revision = history.resolve(Path.cwd(), args.rev)
+    chosen = history.versions_at(Path.cwd(), revision, args.dataset)
+    for version in chosen:
+        target = Path(args.to) if len(chosen) == 1 else Path(args.to) / version.set.name
+        restore(Path.cwd(), revision.sha, version.set, version.md5, target)
+        print(f"{version.set.name} {version.md5} of {revision.label} ({revision.sha[:7]}) -> {target}")
+
+
+def datasets_compare(args) -> None:
+    from synthset.catalog.compare import compare
+    from synthset.report.versions import write_compare_page
+
+    comparison = compare(Path.cwd(), args.rev_a, args.rev_b, args.dataset, Path(args.params))
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(comparison.whole.round(4).fillna("").to_string())
+    print(f"[compare] {write_compare_page(comparison)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="synthset", description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="settings file (default: params.yaml)")
@@ -275,6 +313,27 @@ def build_parser() -> argparse.ArgumentParser:
     command = commands.add_parser("sweep-report", help="write reports/sweeps.html: every study's plots")
     command.add_argument("--storage", help="journal file path (default sweeps/studies.journal) or postgresql://...")
     command.set_defaults(run=sweep_report)
+
+    datasets = commands.add_parser("datasets", help="versions of the synthetic datasets: list, checkout, compare"
+                                   ).add_subparsers(dest="action", required=True)
+    command = datasets.add_parser("list", help="every version of each synthetic dataset in git history and DVC experiments")
+    command.add_argument("dataset", nargs="?", help="one set (e.g. mnist-synthetic, mnist-synthetic-test) or dataset")
+    command.add_argument("--json", action="store_true", help="every column, as JSON records, for scripts")
+    command.add_argument("--html", action="store_true", help="also write reports/versions.html")
+    command.add_argument("--no-runs", action="store_true", help="skip the MLflow lookup of each version's runs")
+    command.set_defaults(run=datasets_list)
+    command = datasets.add_parser("checkout", help="restore a revision's synthetic dataset into a directory (from the "
+                                  "DVC cache or remote); the workspace is not touched")
+    command.add_argument("rev", help="commit, tag, branch or DVC experiment name")
+    command.add_argument("--dataset", help="one set or dataset (default: every synthetic set of the revision)")
+    command.add_argument("--to", required=True, help="a new or empty directory")
+    command.set_defaults(run=datasets_checkout)
+    command = datasets.add_parser("compare", help="two versions side by side: recorded metrics, and both re-scored "
+                                  "now; writes reports/compare.html")
+    command.add_argument("rev_a")
+    command.add_argument("rev_b")
+    command.add_argument("--dataset", help="the set or dataset (needed when the revisions share several)")
+    command.set_defaults(run=datasets_compare)
 
     command = commands.add_parser("repro", help="`dvc repro` with independent stages side by side (every core busy) and "
                                   "every stage started warm; same outputs and dvc.lock")

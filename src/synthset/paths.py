@@ -244,6 +244,16 @@ def sweeps_page() -> Path:
     return REPORTS / "sweeps.html"
 
 
+def versions_page() -> Path:
+    """Every version of each synthetic dataset; written by `synthset datasets list --html`, not by DVC."""
+    return REPORTS / "versions.html"
+
+
+def compare_page() -> Path:
+    """Two versions of a synthetic dataset side by side; written by `synthset datasets compare`."""
+    return REPORTS / "compare.html"
+
+
 def gan_history_of(dataset: str, label: int) -> Path:
     """A class's per-step GAN history (step, epoch, losses): maps a chosen epoch to its last step."""
     return gan_history(gan_dir(dataset, label))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from synthset.errors import SynthsetError
-from synthset.versions import data_version, git_commit
+from synthset.versions import data_version, dvc_md5, git_commit
 
 DEFAULT_STORE = Path("mlflow.db")
 _METRICS_PER_BATCH = 1000
@@ -168,6 +168,59 @@ def _machine_lock(name: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@dataclass(frozen=True)
+class DataUse:
+    """A dataset a run read or made, logged with ``mlflow.log_input``: the MLflow UI's Datasets
+    column then names each run's data by its DVC hash, the version `synthset datasets list` shows."""
+
+    name: str       # <dataset>-real, <dataset>-synthetic, <dataset>-synthetic-test
+    path: Path      # a DVC output (file or directory), relative to the project root
+    context: str    # training | validation | holdout | generated | test
+
+    def entity(self):
+        """MLflow's DatasetInput: digest = DVC hash (36 characters, MLflow's limit), source = the path."""
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.entities import DatasetInput, InputTag
+        from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+        dataset = MetaDataset(resolve_dataset_source(str(Path(self.path).resolve())), name=self.name,
+                              digest=dvc_md5(self.path))
+        return DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, self.context)])
+
+
+def log_data_uses(run_id: str, uses: list[DataUse]) -> None:
+    """Record ``uses`` on a run, also a finished one (the GAN runs learn later which set they made)."""
+    import mlflow
+
+    if uses:
+        mlflow.MlflowClient().log_inputs(run_id, datasets=[use.entity() for use in uses])
+
+
+def runs_with_data(digest: str) -> list[dict[str, str]]:
+    """Every run of every experiment that logged a dataset of this DVC hash: id, name, context."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    found = []
+    for run in client.search_runs(experiments, filter_string=f"dataset.digest = '{digest}'", max_results=1000) if experiments else []:
+        contexts = sorted({tag.value for put in run.inputs.dataset_inputs if put.dataset.digest == digest
+                           for tag in put.tags if tag.key == "mlflow.data.context"})
+        found.append({"run_id": run.info.run_id, "run_name": run.info.run_name, "context": ",".join(contexts)})
+    return found
+
+
+def find_runs(filter_string: str) -> list[str]:
+    """Ids of the runs of every experiment that match ``filter_string``, newest first."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return [run.info.run_id for run in client.search_runs(experiments, filter_string, max_results=1000,
+                                                          order_by=["attributes.start_time DESC"])] if experiments else []
+
+
 class Tracker:
     """Logging for one active MLflow run; the training callbacks call it."""
 
@@ -283,11 +336,12 @@ class RunGroup:
 
 @contextlib.contextmanager
 def stage_run(dataset: str, stage: str, name: str, inputs: dict[str, str], *, group: RunGroup | None = None,
-              resume_id: str | None = None, **tags: Any) -> Iterator[Tracker]:
+              resume_id: str | None = None, data: list[DataUse] | None = None, **tags: Any) -> Iterator[Tracker]:
     """The one way a stage opens its MLflow run: in the dataset's experiment, under ``group``'s
     parent run or ``mlflow run``'s run if any, tagged ``synthset.stage`` (the ``dvc.yaml`` stage
     name), ``synthset.dataset``, ``synthset.<tag>`` and its inputs' versions. ``resume_id``
-    continues an interrupted attempt's run, so that one training is one run."""
+    continues an interrupted attempt's run, so that one training is one run. ``data``: the
+    datasets it reads, logged as the run's MLflow inputs (by DVC hash)."""
     connect()
     if group is not None:
         parent_id, experiment_id = parent_run(f"synthset-{dataset}", group.name, group.key, group.params)
@@ -296,6 +350,8 @@ def stage_run(dataset: str, stage: str, name: str, inputs: dict[str, str], *, gr
     all_tags = {**base_tags(inputs), "synthset.stage": stage, "synthset.dataset": dataset,
                 **{f"synthset.{key}": str(value) for key, value in tags.items()}}
     with run(experiment_id, name, parent_id, resume_id, all_tags) as tracker:
+        if not resume_id:
+            log_data_uses(tracker.run_id, data or [])
         yield tracker
 
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import keras
 
-from synthset import paths
+from synthset import lineage, paths
 from synthset.config import Params
 from synthset.synthetic import chosen_checkpoint, sample, write_set
+from synthset.versions import dvc_md5
 
 
 def draw(params: Params, dataset: str, out_dir: Path, counts: dict[int, int], noise_stream: int) -> Path:
@@ -29,4 +30,12 @@ def draw(params: Params, dataset: str, out_dir: Path, counts: dict[int, int], no
 
 def run(params: Params, dataset: str) -> Path:
     counts = {label: params.generate.images_per_class for label in params.data.labels}
-    return draw(params, dataset, paths.synthetic_dir(dataset), counts, noise_stream=0)
+    out = draw(params, dataset, paths.synthetic_dir(dataset), counts, noise_stream=0)
+    announce_lineage(dataset, lineage.synthetic(dataset, "generated"), params.data.labels)
+    return out
+
+
+def announce_lineage(dataset: str, made: lineage.DataUse, labels: list[int]) -> None:
+    """Log the new set on the GAN runs that made it, so MLflow shows which runs produced it."""
+    runs = lineage.record_generated(dataset, made, labels)
+    print(f"[generate {dataset}] {made.name} {dvc_md5(made.path)} logged on {len(runs)} GAN run(s)", flush=True)

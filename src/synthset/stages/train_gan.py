@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synthset import parallel, paths, stages, tracking
+from synthset import lineage, parallel, paths, stages, tracking
 from synthset.config import Params
 from synthset.data.archives import images_of_class
 from synthset.versions import file_md5
@@ -80,9 +80,8 @@ class Attempt:
 
     def finish_classes(self, out_dirs: dict[str, Path]) -> None:
         """A conditional GAN's completed run: each class's part (sub-directory ``name``) into its
-        class's output, with the shared history, then forget the attempt."""
+        class's output (which holds a copy of the shared history), then forget the attempt."""
         for name, out_dir in out_dirs.items():
-            shutil.copyfile(paths.gan_history(self.done_dir), paths.gan_history(self.done_dir / name))
             if out_dir.exists():
                 shutil.rmtree(out_dir)
             out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -140,7 +139,8 @@ def train_class(params: Params, dataset: str, label: int) -> Attempt:
 
     group = tracking.RunGroup(f"{dataset}-gans", tracking.fingerprint(settings, inputs, "gan-parent"), settings)
     with tracking.stage_run(dataset, stages.TRAIN_GAN, f"{dataset}-gan-class-{label}", inputs, group=group,
-                            resume_id=resume_id, label=label) as tracker:
+                            resume_id=resume_id, data=[lineage.real(dataset, "train", "training")],
+                            label=label) as tracker:
         attempt.record(tracker.run_id)
         if epochs_done:
             _announce_resume(tracker, attempt, epochs_done, f"class {label}", f"gan {dataset}/{label}")
@@ -166,6 +166,7 @@ def train_class(params: Params, dataset: str, label: int) -> Attempt:
         ])
         tracker.log_keras_model(trained.generator, "generator", noise[:4])
         tracker.log_artifact(paths.gan_history(attempt.run_dir))
+        tracker.set_tags(lineage.generator_tags({label: attempt.run_dir}))
     attempt.complete()
     return attempt
 
@@ -196,8 +197,8 @@ def train_conditional(params: Params, dataset: str, labels: list[int]) -> Attemp
         return attempt
     resume_id, epochs_done = attempt.start()
 
-    with tracking.stage_run(dataset, stages.TRAIN_GAN, f"{dataset}-gan-conditional", inputs,
-                            resume_id=resume_id, label="all") as tracker:
+    with tracking.stage_run(dataset, stages.TRAIN_GAN, f"{dataset}-gan-conditional", inputs, resume_id=resume_id,
+                            data=[lineage.real(dataset, "train", "training")], label="all") as tracker:
         attempt.record(tracker.run_id)
         if epochs_done:
             _announce_resume(tracker, attempt, epochs_done, "the conditional GAN", f"gan {dataset}/conditional")
@@ -223,5 +224,8 @@ def train_conditional(params: Params, dataset: str, labels: list[int]) -> Attemp
         one_hot = np.eye(len(labels), dtype="float32")[np.arange(4) % len(labels)]
         tracker.log_keras_model(trained.generator, "generator", {"noise": noise[:4], "class_one_hot": one_hot})
         tracker.log_artifact(paths.gan_history(attempt.run_dir))
+        for part in class_dir:  # each class's output: its checkpoints and grids, and the shared history
+            shutil.copyfile(paths.gan_history(attempt.run_dir), paths.gan_history(part))
+        tracker.set_tags(lineage.generator_tags(dict(zip(labels, class_dir, strict=True))))
     attempt.complete()
     return attempt
