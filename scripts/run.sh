@@ -10,3 +10,4 @@ source .venv/bin/activate
 [ -f data/mnist/train_images.npy ] || synthset fetch-mnist
 synthset fetch-fids30
 synthset repro "$@"  # `dvc repro` with independent stages side by side, every stage started warm
+dvc push             # every output into the DVC remote (.dvc/config), so `synthset datasets checkout` can restore this version

@@ -144,6 +144,7 @@ def producible_paths(params_file: Path = PROJECT / "params.yaml") -> set[str]:
                  *map(paths.ssl_gan_name, study2.ssl.labels)],
         "seed": list(range(project.seed, project.seed + 5)),
         "page": ["index", *PAGES],
+        "test_set": ["real", "synth"],
     }
     found = {str(value) for value in vars(paths).values() if isinstance(value, Path)}
     for name, function in inspect.getmembers(paths, inspect.isfunction):

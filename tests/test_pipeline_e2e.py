@@ -245,6 +245,16 @@ def test_mlflow_runs_name_the_dvc_version_of_the_data_they_read_and_made(pipelin
     assert {r.info.run_id for r in gans} <= {r.info.run_id for r in found}
 
 
+def test_dvc_metrics_show_prints_the_headline_narrow_enough_for_a_terminal(pipeline):
+    root, env, dvc, _ = pipeline
+    lines = _run(dvc + ["metrics", "show"], root, env).strip().splitlines()
+    assert max(len(line) for line in lines) <= 180, lines[0]
+    assert sorted(line.split()[0] for line in lines[1:]) == [
+        "metrics/mnist/headline.json", "metrics/study2_on_real.json", "metrics/study2_on_synth.json"]
+    assert {"real", "augmented", "synthetic", "real+synth", "gap_pp", "fid", "fid_floor", "recall", "label_fid",
+            *STUDY2_MODELS} == set(lines[0].split()[1:])
+
+
 def test_second_repro_does_nothing_and_gan_change_reruns_only_its_dependents(pipeline):
     root, env, dvc, _ = pipeline
     again = _run(dvc + ["repro"], root, env)
@@ -405,7 +415,8 @@ def test_dataset_versions_list_restore_and_compare(pipeline, tmp_path):
     first = _run(["git", "rev-list", "-1", "HEAD", "--", "dvc.lock"], root, env).strip()  # where the version appeared
     _run(dvc + ["push", "-q"], root, env)
     raw = yaml.safe_load((root / "params.yaml").read_text())
-    raw["scales"]["tiny"]["mnist"]["gan"]["epochs"] = 3
+    dropout = raw["mnist"]["gan"]["generator"]["dropout"]  # a setting that changes training from its first step
+    raw["mnist"]["gan"]["generator"]["dropout"] = 0.25
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     _run(dvc + ["repro", "generate@mnist"], root, env)
     _commit(root, env)
@@ -421,7 +432,7 @@ def test_dataset_versions_list_restore_and_compare(pipeline, tmp_path):
     assert [row["version"] for row in listed] == [md5_at(first), md5_at(second)] != [md5_at(first)] * 2
     assert [row["revision"] for row in listed] == [first[:7], second[:7]]
     assert listed[0]["changed"] == "(first version)"
-    assert listed[1]["changed"] == "scales.tiny.mnist.gan.epochs: 2 -> 3"
+    assert listed[1]["changed"] == f"mnist.gan.generator.dropout: {json.dumps(dropout)} -> 0.25"
     assert listed[0]["where"] == "cache, remote storage" and listed[1]["where"] == "workspace, cache, remote storage"
     assert listed[0]["tstr_accuracy"] is not None  # the first commit's metrics files
     assert "(generated)" in listed[1]["runs"] and "(training)" in listed[0]["runs"]  # GAN runs; classifier runs

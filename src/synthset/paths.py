@@ -89,8 +89,14 @@ def classifier_summary(dataset: str, source: str) -> Path:
 
 
 def study1_metrics(dataset: str) -> Path:
-    """Study 1's final numbers for one dataset, under ``study1.<dataset>``: a DVC metrics file."""
+    """Study 1's final numbers for one dataset, under ``study1.<dataset>`` (every source's mean and std)."""
     return METRICS / dataset / "study1.json"
+
+
+def headline_metrics(dataset: str) -> Path:
+    """The handful of study 1 and quality numbers `dvc metrics show` prints, a row per dataset: the
+    same keys in every dataset's file, so the rows share their columns and the table stays narrow."""
+    return METRICS / dataset / "headline.json"
 
 
 def features_dir(dataset: str) -> Path:
@@ -204,6 +210,12 @@ def label_audit_summary(dataset: str) -> Path:
 
 def study2_metrics() -> Path:
     return METRICS / "study2.json"
+
+
+def study2_headline(test_set: str) -> Path:
+    """A row of the poster's table for `dvc metrics show`: every model's final accuracy on the
+    ``real`` or ``synth`` (synthetic) test set (both files have the same keys, the model names)."""
+    return METRICS / f"study2_on_{test_set}.json"
 
 
 def classifier_model(dataset: str, source: str, seed: int) -> Path:
