@@ -339,18 +339,17 @@ return Array.from(document.querySelectorAll('.plotly-graph-div')).map(div => {
 });"""
 
 
-def test_report_pages_render_in_headless_chromium(pipeline, tmp_path):
+def _assert_pages_render(directory: Path, names: list[str], profile: Path, screenshot_of: str | None = None) -> None:
     """Every page served on localhost loads without console errors and every plot has drawn marks."""
     from selenium.webdriver.support.ui import WebDriverWait
 
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.fail(f"{CHROMIUM} and {CHROMEDRIVER} are needed: `apt-get install chromium chromium-driver` "
                     "(scripts/setup.sh installs them)")
-    root, *_ = pipeline
-    server = _serve(root / "reports")
-    driver = _chromium(tmp_path / "chromium-profile")
+    server = _serve(directory)
+    driver = _chromium(profile)
     try:
-        for name in REPORT_PAGES:
+        for name in names:
             driver.get(f"http://127.0.0.1:{server.server_port}/{name}.html")
             WebDriverWait(driver, 30).until(lambda d: d.execute_script(
                 "return document.readyState === 'complete' && window.Plotly !== undefined"))
@@ -360,12 +359,17 @@ def test_report_pages_render_in_headless_chromium(pipeline, tmp_path):
             assert not errors, f"{name}.html: console errors {errors}"
             for plot in plots:
                 assert plot["traces"] > 0 and plot["width"] > 0 and plot["height"] > 0, f"{name}.html: {plot}"
-            if name == "index":
+            if name == screenshot_of:
                 SCREENSHOT.parent.mkdir(exist_ok=True)
                 driver.save_screenshot(str(SCREENSHOT))
     finally:
         driver.quit()
         server.shutdown()
+
+
+def test_report_pages_render_in_headless_chromium(pipeline, tmp_path):
+    root, *_ = pipeline
+    _assert_pages_render(root / "reports", REPORT_PAGES, tmp_path / "chromium-profile", screenshot_of="index")
     assert SCREENSHOT.stat().st_size > 10_000
 
 
@@ -436,8 +440,9 @@ def test_dataset_versions_list_restore_and_compare(pipeline, tmp_path):
     assert listed[0]["where"] == "cache, remote storage" and listed[1]["where"] == "workspace, cache, remote storage"
     assert listed[0]["tstr_accuracy"] is not None  # the first commit's metrics files
     assert "(generated)" in listed[1]["runs"] and "(training)" in listed[0]["runs"]  # GAN runs; classifier runs
-    table = _run(["synthset", "datasets", "list", "--html"], root, env)
+    table = _run(["synthset", "datasets", "list", "--html", "--runs"], root, env)
     assert "mnist-synthetic-test" in table and (root / "reports" / "versions.html").exists()
+    assert "MLflow runs that made or read each version" in table and "mnist-gan-class-0" in table
 
     _run(["synthset", "datasets", "checkout", first[:7], "--dataset", "mnist", "--to", str(tmp_path / "a")], root, env)
     from synthset.versions import dvc_md5
@@ -445,7 +450,7 @@ def test_dataset_versions_list_restore_and_compare(pipeline, tmp_path):
     assert dvc_md5(tmp_path / "a") == md5_at(first)
     compared = _run(["synthset", "datasets", "compare", first[:7], second[:7], "--dataset", "mnist"], root, env)
     assert f"A {first[:7]} now" in compared and f"B {second[:7]} now" in compared and "label_fidelity" in compared
-    assert (root / "reports" / "compare.html").exists()
+    _assert_pages_render(root / "reports", ["versions", "compare"], tmp_path / "chromium-profile")
 
     shutil.rmtree(root / ".dvc" / "cache")
     _run(["synthset", "datasets", "checkout", first[:7], "--dataset", "mnist-synthetic", "--to", str(tmp_path / "b")],

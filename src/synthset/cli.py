@@ -210,13 +210,15 @@ def sweep_report(args) -> None:
 
 
 def datasets_list(args) -> None:
-    from synthset.catalog.listing import table, terminal_view
+    from synthset.catalog.listing import runs_view, table, terminal_view
 
     frame = table(Path.cwd(), args.dataset, with_runs=not args.no_runs)
     if args.json:
         print(frame.to_json(orient="records", indent=2))
     else:
         print(terminal_view(frame))
+        if args.runs and not args.no_runs:
+            print("\nMLflow runs that made or read each version:\n" + runs_view(frame))
     if args.html:
         from synthset.report.versions import write_versions_page
 
@@ -320,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("dataset", nargs="?", help="one set (e.g. mnist-synthetic, mnist-synthetic-test) or dataset")
     command.add_argument("--json", action="store_true", help="every column, as JSON records, for scripts")
     command.add_argument("--html", action="store_true", help="also write reports/versions.html")
+    command.add_argument("--runs", action="store_true", help="also print each version's MLflow runs (name, id, context)")
     command.add_argument("--no-runs", action="store_true", help="skip the MLflow lookup of each version's runs")
     command.set_defaults(run=datasets_list)
     command = datasets.add_parser("checkout", help="restore a revision's synthetic dataset into a directory (from the "

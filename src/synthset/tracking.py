@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -184,8 +185,10 @@ class DataUse:
         from mlflow.entities import DatasetInput, InputTag
         from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-        dataset = MetaDataset(resolve_dataset_source(str(Path(self.path).resolve())), name=self.name,
-                              digest=dvc_md5(self.path))
+        with warnings.catch_warnings():  # MLflow registers its local-file source twice and warns it picked one
+            warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
+            source = resolve_dataset_source(str(Path(self.path).resolve()))
+        dataset = MetaDataset(source, name=self.name, digest=dvc_md5(self.path))
         return DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, self.context)])
 
 

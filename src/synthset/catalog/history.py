@@ -58,6 +58,18 @@ class Version:
     settings: dict[str, object]   # flattened params of the stages that made it
 
 
+def open_repo(root: Path):
+    """DVC's repository object for ``root``, or an error that says what is missing."""
+    from dvc.exceptions import NotDvcRepoError
+    from dvc.repo import Repo
+
+    try:
+        return Repo(str(root))
+    except NotDvcRepoError:
+        raise SynthsetError(f"{Path(root).resolve()}: not a DVC project (no .dvc/); run `synthset datasets` in the "
+                            "project root") from None
+
+
 def git(root: Path, *args: str, check: bool = True) -> str:
     result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
     if check and result.returncode != 0:
@@ -74,8 +86,6 @@ def file_at(root: Path, sha: str, path: str) -> str | None:
 def revisions(root: Path) -> list[Revision]:
     """The commits of HEAD's history that changed ``dvc.lock``, oldest first, then every DVC
     experiment of any baseline (``dvc exp run``), by date."""
-    from dvc.repo import Repo
-
     if not (Path(root) / ".git").exists():
         raise SynthsetError(f"{root}: not a git repository; dataset versions live in its history")
     tags = {}  # commit -> tag name; `show-ref -d` also lists what annotated tags point at (name^{})
@@ -87,7 +97,7 @@ def revisions(root: Path) -> list[Revision]:
     for line in log.splitlines():
         sha, date = line.split(" ", 1)
         found.append(Revision(sha, tags.get(sha, sha[:7]), date, "commit"))
-    with Repo(str(root)) as repo:
+    with open_repo(root) as repo:
         experiments = [(name, sha) for runs in repo.experiments.ls(all_commits=True).values() for name, sha in runs if sha]
     dated = [(git(root, "show", "-s", "--format=%cI", sha).strip(), name, sha) for name, sha in experiments]
     found += [Revision(sha, name, date, "experiment") for date, name, sha in sorted(dated)]
@@ -164,9 +174,7 @@ def headline(root: Path, sha: str, made: SyntheticSet) -> dict[str, float | None
 
 def resolve(root: Path, rev: str) -> Revision:
     """A revision by experiment name, tag, branch or (short) sha."""
-    from dvc.repo import Repo
-
-    with Repo(str(root)) as repo:
+    with open_repo(root) as repo:
         for runs in repo.experiments.ls(all_commits=True).values():
             for name, sha in runs:
                 if rev == name and sha:

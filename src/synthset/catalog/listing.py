@@ -38,18 +38,19 @@ def table(root: Path, name: str | None = None, with_runs: bool = True) -> pd.Dat
             previous[made.name] = version.settings
     frame = pd.DataFrame(rows)
     if with_runs and len(frame):
-        frame["runs"] = [_runs(root, md5) for md5 in frame["version"]]
+        frame["runs"] = _runs(list(frame["version"]))
     return frame
 
 
-def _runs(root: Path, md5: str) -> str:
-    """``name (context)`` of each MLflow run that logged this version, in the project's store."""
+def _runs(hashes: list[str]) -> list[str]:
+    """For each hash, ``name id (context)`` of every MLflow run that logged that version."""
     from synthset import tracking
 
-    if tracking.store_absent():
-        return ""
+    if tracking.store_absent():  # reading the default store must not create it
+        return [""] * len(hashes)
     tracking.connect()
-    return "; ".join(f"{run['run_name']} {run['run_id'][:8]} ({run['context']})" for run in tracking.runs_with_data(md5))
+    return ["; ".join(f"{run['run_name']} {run['run_id'][:8]} ({run['context']})" for run in tracking.runs_with_data(md5))
+            for md5 in hashes]
 
 
 TERMINAL_COLUMNS = ["set", "version", "revision", "date", "revisions", "changed", "tstr_accuracy", "gap_pp", "fid",
@@ -73,3 +74,10 @@ def terminal_view(frame: pd.DataFrame) -> str:
     shown[numbers] = shown[numbers].round(3)
     with pd.option_context("display.width", 250, "display.max_columns", None, "display.max_colwidth", 50):
         return shown.fillna("").to_string(index=False)
+
+
+def runs_view(frame: pd.DataFrame) -> str:
+    """Each version's MLflow runs (name, id, context), a block per version."""
+    blocks = [f"{row.set} {row.version[:10]} ({row.revision}):\n  " + row.runs.replace("; ", "\n  ")
+              for row in frame.itertuples() if getattr(row, "runs", "")]
+    return "\n".join(blocks) or "no MLflow run in this project's store logged any of these versions"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from synthset.catalog.history import SyntheticSet
+from synthset.catalog.history import SyntheticSet, open_repo
 from synthset.errors import SynthsetError
 from synthset.versions import dvc_md5
 
@@ -15,10 +15,8 @@ class Locator:
     """Answers "where is version X?" for one project, opening DVC's cache and remote once."""
 
     def __init__(self, root: Path):
-        from dvc.repo import Repo
-
         self.root = Path(root)
-        self.repo = Repo(str(root))
+        self.repo = open_repo(root)
         self.cache = self.repo.cache.local
         try:
             self.remote = self.repo.cloud.get_remote_odb(command="synthset datasets")
@@ -63,6 +61,16 @@ class Locator:
     def in_remote(self, md5: str) -> bool:
         return self.remote is not None and self._complete(self.remote, md5)
 
+    def fetch(self, md5: str) -> None:
+        """Copy a directory version from the remote into the local cache (``dvc fetch`` of one object):
+        the remote named by this workspace's config, not by the old revision's, which may have none."""
+        from dvc_data.hashfile.hash_info import HashInfo
+        from dvc_data.hashfile.transfer import transfer
+        from dvc_data.hashfile.tree import Tree
+
+        listing = Tree.load(self.remote, HashInfo("md5", md5))
+        transfer(self.remote, self.cache, {listing.hash_info, *(info for _, _, info in listing)}, verify=True)
+
     def where(self, made: SyntheticSet, md5: str) -> str:
         """workspace, cache, remote (the first that holds it, then the others in parentheses), or missing."""
         places = [name for name, held in (("workspace", lambda: self.in_workspace(made, md5)),
@@ -81,20 +89,24 @@ def restore(root: Path, sha: str, made: SyntheticSet, md5: str, target: Path) ->
     if target.exists() and any(target.iterdir()):
         raise SynthsetError(f"{target}: exists and is not empty; choose a new directory for the restored dataset")
     with Locator(root) as locator:
-        if not locator.in_cache(md5) and not locator.in_remote(md5):
-            remote = (f"the remote {locator.remote_name!r}" if locator.remote is not None
-                      else f"no remote ({getattr(locator, 'remote_problem', 'none configured')})")
-            raise SynthsetError(
-                f"{made.name} {md5} (revision {sha[:7]}) is in neither the local DVC cache nor {remote}. "
-                f"Get it with `dvc pull` on a machine that pushed it, or rebuild it: `git worktree add ../rebuild "
-                f"{sha[:7]} && cd ../rebuild && dvc repro {made.stages[-1]}` (on another CPU the rebuilt hash may differ)")
+        if not locator.in_cache(md5):
+            if not locator.in_remote(md5):
+                remote = (f"the remote {locator.remote_name!r}" if locator.remote is not None
+                          else f"no remote ({getattr(locator, 'remote_problem', 'none configured')})")
+                raise SynthsetError(
+                    f"{made.name} {md5} (revision {sha[:7]}) is in neither the local DVC cache nor {remote}. "
+                    f"Get it with `dvc pull` on a machine that pushed it, or rebuild it: `git worktree add ../rebuild "
+                    f"{sha[:7]} && cd ../rebuild && dvc repro {made.stages[-1]}` (on another CPU the rebuilt hash may differ)")
+            print(f"[datasets] {made.name} {md5}: fetching from the remote {locator.remote_name!r} into the DVC cache",
+                  flush=True)
+            locator.fetch(md5)
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     fs = DVCFileSystem(str(root), rev=sha)
     try:
         fs.get(made.path, str(partial), recursive=True)
     finally:
-        fs.close() if hasattr(fs, "close") else None
+        fs.close()
     restored = dvc_md5(partial)
     if restored != md5:
         shutil.rmtree(partial, ignore_errors=True)
