@@ -431,7 +431,7 @@ def test_dataset_versions_list_restore_and_compare(pipeline, tmp_path):
         lock = yaml.safe_load(_run(["git", "show", f"{rev}:dvc.lock"], root, env))
         return next(out["md5"] for out in lock["stages"]["generate@mnist"]["outs"])
 
-    listed = json.loads(subprocess.run(["synthset", "datasets", "list", "mnist-synthetic", "--json"], cwd=root,
+    listed = json.loads(subprocess.run(["synthset", "datasets", "list", "mnist-synthetic", "--json", "--html"], cwd=root,
                                        env=env, capture_output=True, text=True, check=True).stdout)
     assert [row["version"] for row in listed] == [md5_at(first), md5_at(second)] != [md5_at(first)] * 2
     assert [row["revision"] for row in listed] == [first[:7], second[:7]]
@@ -440,9 +440,7 @@ def test_dataset_versions_list_restore_and_compare(pipeline, tmp_path):
     assert listed[0]["where"] == "cache, remote storage" and listed[1]["where"] == "workspace, cache, remote storage"
     assert listed[0]["tstr_accuracy"] is not None  # the first commit's metrics files
     assert "(generated)" in listed[1]["runs"] and "(training)" in listed[0]["runs"]  # GAN runs; classifier runs
-    table = _run(["synthset", "datasets", "list", "--html", "--runs"], root, env)
-    assert "mnist-synthetic-test" in table and (root / "reports" / "versions.html").exists()
-    assert "MLflow runs that made or read each version" in table and "mnist-gan-class-0" in table
+    assert "mnist-gan-class-0" in listed[1]["runs"] and (root / "reports" / "versions.html").exists()
 
     _run(["synthset", "datasets", "checkout", first[:7], "--dataset", "mnist", "--to", str(tmp_path / "a")], root, env)
     from synthset.versions import dvc_md5
@@ -458,6 +456,7 @@ def test_dataset_versions_list_restore_and_compare(pipeline, tmp_path):
     assert dvc_md5(tmp_path / "b") == md5_at(first)
     assert dvc_md5(root / "artifacts" / "mnist" / "synthetic") == md5_at(second)  # the workspace untouched
     shutil.rmtree(remote)
+    shutil.rmtree(root / ".dvc" / "cache")  # the checkout above fetched the version into it
     refused = subprocess.run(["synthset", "datasets", "checkout", first[:7], "--dataset", "mnist", "--to",
                               str(tmp_path / "c")], cwd=root, env=env, capture_output=True, text=True)
     assert refused.returncode == 2

@@ -242,10 +242,7 @@ def datasets_compare(args) -> None:
     from synthset.report.versions import write_compare_page
 
     comparison = compare(Path.cwd(), args.rev_a, args.rev_b, args.dataset, Path(args.params))
-    import pandas as pd
-
-    with pd.option_context("display.width", 200, "display.max_columns", None):
-        print(comparison.whole.round(4).fillna("").to_string())
+    print(comparison.whole.to_string(float_format=lambda value: f"{value:.4g}", na_rep=""))
     print(f"[compare] {write_compare_page(comparison)}")
 
 
