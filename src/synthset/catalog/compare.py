@@ -49,7 +49,7 @@ def compare(root: Path, rev_a: str, rev_b: str, name: str | None, params_file: P
     from synthset.synthetic import load_synthetic
 
     revisions = history.resolve(root, rev_a), history.resolve(root, rev_b)
-    chosen = [history.versions_at(root, revision, name or None) for revision in revisions]
+    chosen = [history.versions_at(root, revision, name) for revision in revisions]
     names = {v.set.name for v in chosen[0]} & {v.set.name for v in chosen[1]}
     if len(names) != 1:
         raise SynthsetError(f"name the dataset to compare with --dataset (both revisions have: {', '.join(sorted(names))})")

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from synthset.errors import SynthsetError
+from synthset.tracking import flatten
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,10 @@ def git(root: Path, *args: str, check: bool = True) -> str:
     return result.stdout
 
 
+def commit_date(root: Path, sha: str) -> str:
+    return git(root, "show", "-s", "--format=%cI", sha).strip()
+
+
 def file_at(root: Path, sha: str, path: str) -> str | None:
     """A file's text at a revision, or None where it did not exist."""
     result = subprocess.run(["git", "show", f"{sha}:{path}"], cwd=root, capture_output=True, text=True)
@@ -99,18 +104,9 @@ def revisions(root: Path) -> list[Revision]:
         found.append(Revision(sha, tags.get(sha, sha[:7]), date, "commit"))
     with open_repo(root) as repo:
         experiments = [(name, sha) for runs in repo.experiments.ls(all_commits=True).values() for name, sha in runs if sha]
-    dated = [(git(root, "show", "-s", "--format=%cI", sha).strip(), name, sha) for name, sha in experiments]
+    dated = [(commit_date(root, sha), name, sha) for name, sha in experiments]
     found += [Revision(sha, name, date, "experiment") for date, name, sha in sorted(dated)]
     return found
-
-
-def flatten(value: object, prefix: str = "") -> dict[str, object]:
-    if isinstance(value, dict):
-        flat: dict[str, object] = {}
-        for key, inner in value.items():
-            flat.update(flatten(inner, f"{prefix}.{key}" if prefix else str(key)))
-        return flat
-    return {prefix: value}
 
 
 def versions_in(lock_text: str, revision: Revision) -> list[Version]:
@@ -125,7 +121,7 @@ def versions_in(lock_text: str, revision: Revision) -> list[Version]:
             settings: dict[str, object] = {}
             for name in made.stages:
                 for params in stages.get(name, {}).get("params", {}).values():
-                    settings.update(flatten(params))
+                    settings.update(flatten(params))  # the same dotted keys MLflow runs get
             found.append(Version(made, out["md5"], revision, settings))
     return found
 
@@ -178,14 +174,14 @@ def resolve(root: Path, rev: str) -> Revision:
         for runs in repo.experiments.ls(all_commits=True).values():
             for name, sha in runs:
                 if rev == name and sha:
-                    return Revision(sha, name, git(root, "show", "-s", "--format=%cI", sha).strip(), "experiment")
+                    return Revision(sha, name, commit_date(root, sha), "experiment")
     result = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=root,
                             capture_output=True, text=True)
     if result.returncode != 0:
         raise SynthsetError(f"{rev!r} is no commit, tag, branch or DVC experiment of {Path(root).resolve()}; "
                             "`synthset datasets list` shows the revisions that recorded a dataset")
     sha = result.stdout.strip()
-    return Revision(sha, rev, git(root, "show", "-s", "--format=%cI", sha).strip(), "commit")
+    return Revision(sha, rev, commit_date(root, sha), "commit")
 
 
 def versions_at(root: Path, revision: Revision, name: str | None = None) -> list[Version]:
