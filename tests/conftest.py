@@ -125,3 +125,29 @@ def copy_project(destination: Path) -> Path:
         shutil.copy(PROJECT / name, destination / name)
     shutil.copytree(PROJECT / "src", destination / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     return destination
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def team_services():
+    """`synthset services up` in a throw-away directory on free loopback ports: PostgreSQL (Debian's
+    package; scripts/test.sh installs it) and an MLflow server on it. Stopped and removed after."""
+    import tempfile
+
+    from synthset import services
+
+    # Not under pytest's 0700 temporary directory: PostgreSQL runs as the postgres user when we are root.
+    home = Path(tempfile.mkdtemp(prefix="synthset-services-"))
+    home.chmod(0o755)
+    try:
+        yield services.up(services.Services("127.0.0.1", free_port(), free_port()), home / ".services"), home / ".services"
+    finally:
+        services.down(home / ".services")
+        shutil.rmtree(home, ignore_errors=True)

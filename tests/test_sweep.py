@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -72,8 +71,8 @@ def load(root: Path, study: str, storage: str | None = None) -> optuna.Study:
     return optuna.load_study(study_name=study, storage=store)
 
 
-def trial_runs(root: Path, study: str) -> list:
-    client = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+def trial_runs(root: Path, study: str, tracking_uri: str | None = None) -> list:
+    client = mlflow.MlflowClient(tracking_uri or f"sqlite:///{root / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("synthset-mnist-sweeps")
     return client.search_runs([experiment.experiment_id], f"tags.`synthset.study` = '{study}' "
                               "and tags.`synthset.role` = 'trial'", max_results=1000)
@@ -261,7 +260,10 @@ def killable(request, project):
     text = (root / "params.yaml").read_text()
     (root / "params.yaml").write_text(text.replace("heartbeat_seconds: 30", "heartbeat_seconds: 1")
                                       .replace("grace_seconds: 90", "grace_seconds: 3"))
-    storage = request.getfixturevalue("postgres") if request.param == "postgresql" else None
+    storage = None
+    if request.param == "postgresql":  # the team's services: the study in PostgreSQL, the runs on the MLflow server
+        running, _ = request.getfixturevalue("team_services")
+        storage, env = running.optuna_storage, {**env, "MLFLOW_TRACKING_URI": running.tracking_uri}
     return root, env, storage
 
 
@@ -291,8 +293,15 @@ def test_a_worker_killed_mid_trial_is_failed_and_its_trial_retried(killable):
     assert killed.state == TrialState.FAIL
     retry = next(t for t in study.trials if t.system_attrs.get("failed_trial") == killed.number)
     assert retry.params == killed.params and retry.state in FINISHED
-    runs = {int(r.data.tags["synthset.trial"]): r for r in trial_runs(root, "killed")}
+    runs = {int(r.data.tags["synthset.trial"]): r for r in trial_runs(root, "killed", env["MLFLOW_TRACKING_URI"])}
     assert runs[killed.number].info.status == "FAILED"  # not left RUNNING in MLflow either
+    if storage:  # on the team's MLflow server: nested runs under the study's run, metrics and sample grids
+        client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+        assert len({r.data.tags["mlflow.parentRunId"] for r in runs.values()}) == 1
+        finished = [r for r in runs.values() if r.data.tags["synthset.trial_state"] in ("COMPLETE", "PRUNED")]
+        assert finished and all(r.data.metrics for r in finished)
+        assert [a.path for a in client.list_artifacts(finished[0].info.run_id, "samples")] == ["samples/class_2.png"]
+        assert not (root / "mlflow.db").exists()
 
 
 def test_sigterm_stops_every_worker_leaves_nothing_running_and_the_study_continues(project):
@@ -322,36 +331,6 @@ def test_sigterm_stops_every_worker_leaves_nothing_running_and_the_study_continu
     assert all(study.trials[n].state in FINISHED for n in finished)  # nothing finished was lost
     statuses = {int(r.data.tags["synthset.trial"]): r.info.status for r in trial_runs(root, "stopped")}
     assert "RUNNING" not in statuses.values()
-
-
-@pytest.fixture
-def postgres():
-    """A throw-away PostgreSQL cluster on a loopback port (Debian's postgresql package), removed after."""
-    initdbs = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not initdbs:
-        pytest.fail("PostgreSQL is needed: `apt-get install postgresql` (scripts/test.sh installs it)")
-    bin_dir = initdbs[-1].parent
-    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # initdb refuses root
-    home = Path(tempfile.mkdtemp(prefix="synthset-pg-"))
-    home.chmod(0o755)
-    data = home / "data"
-    data.mkdir()
-    if as_postgres:
-        shutil.chown(data, "postgres", "postgres")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "check": True}
-    subprocess.run([*as_postgres, str(bin_dir / "initdb"), "-D", str(data), "-U", "synthset", "--auth=trust"], **quiet)
-    subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(data / "log"), "-o",
-                    f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start"], **quiet)
-    try:
-        subprocess.run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "synthset", "optuna"], **quiet)
-        yield f"postgresql://synthset@127.0.0.1:{port}/optuna"
-    finally:
-        subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_an_unreachable_database_is_named_before_any_work(project):

@@ -246,6 +246,32 @@ def datasets_compare(args) -> None:
     print(f"[compare] {write_compare_page(comparison)}")
 
 
+def services_up(args) -> None:
+    from synthset import services
+
+    started = services.up(services.Services(args.host, args.postgres_port, args.mlflow_port))
+    print(f"\nMLflow UI: {started.tracking_uri}\nTo use them, in each shell:\n{started.exports()}")
+
+
+def services_down(args) -> None:
+    from synthset import services
+
+    services.down()
+
+
+def services_status(args) -> int:
+    from synthset import services
+
+    running, text = services.status()
+    print(text)
+    return 0 if running else 1
+
+
+def _storage_default() -> str | None:
+    """A shared study storage set once per shell (``synthset services up`` prints it)."""
+    return os.environ.get("SYNTHSET_OPTUNA_STORAGE") or None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="synthset", description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="settings file (default: params.yaml)")
@@ -297,20 +323,19 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--study", required=True, help="study name; the same name continues where it stopped")
     command.add_argument("--n-trials", type=int, required=True, help="the study's total number of trials, all workers together")
     command.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
-    command.add_argument("--storage", help="journal file path (default sweeps/studies.journal) or postgresql://... "
-                         "shared by several machines")
+    command.add_argument("--storage", default=_storage_default(), help="journal file path (default sweeps/studies.journal, or $SYNTHSET_OPTUNA_STORAGE) or postgresql://... shared by several machines")
     command.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # a worker process the launcher started
 
     command = commands.add_parser("sweep-best", help="the best trial of a study as `dvc exp run -S` overrides; --apply "
                                   "writes them into params.yaml")
     command.add_argument("study")
-    command.add_argument("--storage", help="journal file path (default sweeps/studies.journal) or postgresql://...")
+    command.add_argument("--storage", default=_storage_default(), help="journal file path (default sweeps/studies.journal, or $SYNTHSET_OPTUNA_STORAGE) or postgresql://...")
     command.add_argument("--trial", type=int, help="this trial instead of the best (e.g. one of a Pareto front)")
     command.add_argument("--apply", action="store_true", help="write the values into params.yaml where each one decides")
     command.set_defaults(run=sweep_best)
 
     command = commands.add_parser("sweep-report", help="write reports/sweeps.html: every study's plots")
-    command.add_argument("--storage", help="journal file path (default sweeps/studies.journal) or postgresql://...")
+    command.add_argument("--storage", default=_storage_default(), help="journal file path (default sweeps/studies.journal, or $SYNTHSET_OPTUNA_STORAGE) or postgresql://...")
     command.set_defaults(run=sweep_report)
 
     datasets = commands.add_parser("datasets", help="versions of the synthetic datasets: list, checkout, compare"
@@ -334,6 +359,19 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("rev_b")
     command.add_argument("--dataset", help="the set or dataset (needed when the revisions share several)")
     command.set_defaults(run=datasets_compare)
+
+    services = commands.add_parser("services", help="the team's PostgreSQL and MLflow server on this machine "
+                                   "(.services/): up, down, status").add_subparsers(dest="action", required=True)
+    command = services.add_parser("up", help="start PostgreSQL and `mlflow server` (creating them on first use); "
+                                  "print the URLs to export")
+    command.add_argument("--host", default="127.0.0.1", help="address both listen on (default loopback; see the "
+                         "README's 'Working as a team' before opening them to a network)")
+    command.add_argument("--postgres-port", type=int, default=5433, help="default 5433 (5432 is the system's)")
+    command.add_argument("--mlflow-port", type=int, default=5000)
+    command.set_defaults(run=services_up)
+    services.add_parser("down", help="stop both; runs, artifacts and studies are kept").set_defaults(run=services_down)
+    services.add_parser("status", help="what runs, and the URLs to export (exit 1 when not both are up)"
+                        ).set_defaults(run=services_status)
 
     command = commands.add_parser("repro", help="`dvc repro` with independent stages side by side (every core busy) and "
                                   "every stage started warm; same outputs and dvc.lock")
