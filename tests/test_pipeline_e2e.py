@@ -1,4 +1,6 @@
-"""`dvc repro` of the real pipeline on the tiny scale, in a fresh copy of the project."""
+"""`dvc repro` of the real pipeline on the tiny scale, in a fresh copy of the project, logging to the
+team's services (`synthset services up`: an MLflow server on PostgreSQL), as a team would run it.
+FIDS30's module runs on the default SQLite store."""
 
 import json
 import shutil
@@ -25,7 +27,7 @@ _run = run_command
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
+def pipeline(tmp_path_factory, team_services):
     """MNIST's study 1 and study 2 (FIDS30's pipeline has its own module, so both run in parallel)."""
     root = copy_project(tmp_path_factory.mktemp("clone"))
     write_tiny_mnist(root / "data" / "mnist")
@@ -36,6 +38,7 @@ def pipeline(tmp_path_factory):
     raw["study2"]["ssl"]["labels"] = SSL_LABELS  # the tiny training split has 40 images per class
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     env, dvc = pipeline_environment()
+    env["MLFLOW_TRACKING_URI"] = team_services[0].tracking_uri
     _run(["git", "init", "-q"], root, env)
     _run(dvc + ["init", "-q"], root, env)
     _run(dvc + ["add", "-q", "data"], root, env)
@@ -176,9 +179,9 @@ def test_generated_dataset_is_a_dvc_output(pipeline):
     )
 
 
-def test_mlflow_store_holds_parent_gan_runs_and_classifier_runs(pipeline):
-    root, *_ = pipeline
-    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+def test_mlflow_server_holds_parent_gan_runs_classifier_runs_grids_and_models(pipeline, team_services, tmp_path):
+    root, env, *_ = pipeline
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     client = mlflow.MlflowClient()
     experiment = client.get_experiment_by_name("synthset-mnist")
     runs = client.search_runs([experiment.experiment_id], max_results=100)
@@ -212,15 +215,24 @@ def test_mlflow_store_holds_parent_gan_runs_and_classifier_runs(pipeline):
     assert sorted(int(r.data.tags["synthset.labels"]) for r in study2 if "synthset.labels" in r.data.tags) == sorted(SSL_LABELS)
     for run in poster:
         assert [m.step for m in client.get_metric_history(run.info.run_id, "test_accuracy_synthetic")] == [1, 2]
+    # All of it on the team's server: artifacts (sample grids, models) uploaded through it into its
+    # artifact directory, nothing in a store of the checkout's own.
+    assert all(r.info.artifact_uri.startswith("mlflow-artifacts:") for r in runs)
+    grid = next(a.path for a in client.list_artifacts(children[0].info.run_id, "images") if a.path.endswith(".png"))
+    assert Path(client.download_artifacts(children[0].info.run_id, grid, str(tmp_path))).stat().st_size > 1000
+    generator = next(m for m in models if m.name == "generator")
+    assert mlflow.keras.load_model(generator.model_uri).output_shape[1:] == (28, 28, 1)
+    assert list((team_services[1] / "mlartifacts").rglob("MLmodel"))
+    assert not (root / "mlflow.db").exists() and not (root / "mlartifacts").exists()
 
 
 def test_mlflow_runs_name_the_dvc_version_of_the_data_they_read_and_made(pipeline):
     """Lineage: each classifier run's inputs carry the DVC hash of its training and validation data;
     each GAN run, the synthetic sets its generator drew (context generated)."""
-    root, *_ = pipeline
+    root, env, *_ = pipeline
     outs = {out["path"]: out["md5"] for stage in yaml.safe_load((root / "dvc.lock").read_text())["stages"].values()
             for out in stage.get("outs", [])}
-    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     client = mlflow.MlflowClient()
     experiment = client.get_experiment_by_name("synthset-mnist")
     runs = client.search_runs([experiment.experiment_id], max_results=200)
@@ -286,12 +298,12 @@ SCREENSHOT = Path(__file__).resolve().parents[1] / "test-artifacts" / "report-in
 
 
 def test_report_stage_writes_every_dashboard_from_the_run(pipeline):
-    root, *_ = pipeline
+    root, env, *_ = pipeline
     lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
     assert sorted(out["path"] for out in lock["report"]["outs"]) == sorted(
         [f"reports/{name}.html" for name in REPORT_PAGES] + ["reports/plotly.min.js"])  # not sweeps.html: `synthset sweep`'s
     assert sorted(p.stem for p in (root / "reports").glob("*.html")) == sorted(REPORT_PAGES)
-    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     experiment = mlflow.MlflowClient().get_experiment_by_name("synthset-mnist")
     gan_runs = mlflow.MlflowClient().search_runs([experiment.experiment_id], "tags.`synthset.stage` = 'train_gan'")
     data_version = yaml.safe_load((root / "data.dvc").read_text())["outs"][0]["md5"]
@@ -397,7 +409,7 @@ def test_exp_run_set_param_runs_that_value_or_is_refused_naming_the_key_that_dec
                                      text=True, check=True).stdout)
     assert list(diff) == ["params.yaml"] and list(diff["params.yaml"]) == ["quality.kid_subsets"]
     assert {key: diff["params.yaml"]["quality.kid_subsets"][key] for key in ("old", "new")} == {"old": 50, "new": 20}
-    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     client = mlflow.MlflowClient()
     experiment = client.get_experiment_by_name("synthset-mnist")
     newest = client.search_runs([experiment.experiment_id], "tags.`synthset.stage` = 'assess_quality'",

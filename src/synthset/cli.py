@@ -384,6 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 XLA_CACHE = Path(".cache") / "xla"
+# The commands that log to MLflow, and `repro`, which runs them.
+TRACKED_COMMANDS = {"train-gan", "train-features", "select-epochs", "generate", "assess", "train-classifier",
+                    "generate-test", "train-study2", "audit-labels", "explain", "sweep", "repro"}
 
 
 def _use_xla_cache() -> None:
@@ -404,6 +407,10 @@ def main(argv: list[str] | None = None) -> int:
     _use_xla_cache()
     args = build_parser().parse_args(argv)
     try:
+        if args.command in TRACKED_COMMANDS:
+            from synthset import tracking
+
+            tracking.preflight()  # a wrong or unreachable store is named before any work
         code = args.run(args)
     except SynthsetError as error:
         print(f"synthset: error: {error}", file=sys.stderr)

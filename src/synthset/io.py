@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -9,8 +10,31 @@ import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from synthset.errors import SynthsetError
+
 # Zip's earliest date: every entry of a saved model gets it, so that equal weights give equal bytes.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+# A full disk, a file-size limit (RLIMIT_FSIZE) or a quota: the write cannot succeed as things are.
+_NO_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+@contextmanager
+def names_a_full_disk(path: Path):
+    """Turn "no space left" (and its kin) while writing ``path`` into an error that names it; the
+    callers have already removed the partial file, so nothing half-written is left behind."""
+    try:
+        yield
+    except OSError as error:
+        # h5py reports the C library's errno only in its message ("errno = 28, ... No space left")
+        reason = next((os.strerror(code) for code in _NO_ROOM if error.errno == code or os.strerror(code) in str(error)),
+                      None)
+        if reason is None:
+            raise
+        raise SynthsetError(f"{path}: {reason} while writing it; nothing half-written is left under that "
+                            "name. Free some space (or raise the file-size limit) and run the same command or "
+                            "`dvc repro` again.") from None
 
 
 @contextmanager
@@ -24,7 +48,8 @@ def write_atomically(path: Path):
     elif partial.exists():
         partial.unlink()
     try:
-        yield partial
+        with names_a_full_disk(path):
+            yield partial
         if path.is_dir():
             shutil.rmtree(path)
         os.replace(partial, path)
@@ -48,8 +73,9 @@ def save_model(model, path: Path) -> None:
     partial = path.with_name(path.stem + ".partial.keras")
     stamped = path.with_name(path.stem + ".stamped.keras")
     try:
-        model.save(stamped)
-        _remove_time_stamps(stamped, partial)
+        with names_a_full_disk(path):
+            model.save(stamped)
+            _remove_time_stamps(stamped, partial)
         os.replace(partial, path)
     finally:
         stamped.unlink(missing_ok=True)

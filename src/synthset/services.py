@@ -244,7 +244,7 @@ def status(directory: Path = SERVICES_DIR) -> tuple[bool, str]:
     return postgres_up and mlflow_up, "\n".join(lines)
 
 
-def _stop_server(pid: int, grace_s: float = 15) -> None:
+def _stop_server(pid: int, grace_s: float = 5) -> None:
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:

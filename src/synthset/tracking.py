@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import signal
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -44,10 +45,52 @@ def connect() -> str:
             mlflow.MlflowClient().search_experiments(max_results=1)
     except Exception as error:  # noqa: BLE001 - any failure here means the store is unusable
         raise SynthsetError(
-            f"MLflow tracking store {uri} is unreachable: {type(error).__name__}: {str(error)[:300]}\n"
+            f"MLflow tracking store {_without_password(uri)} is unreachable: {type(error).__name__}: {str(error)[:300]}\n"
             "Start the server, fix MLFLOW_TRACKING_URI, or unset it to use the project's SQLite store (mlflow.db)."
         ) from None
     return uri
+
+
+_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "file", "databricks")
+
+
+def preflight() -> str:
+    """Check the configured store before a command does any work, without opening MLflow's own
+    database engine (a forked worker must not share one): a known scheme, a tracking server that
+    answers ``/health``, a database that accepts the login. Names the URI and what is wrong."""
+    uri = tracking_uri()
+    scheme = uri.split("://", 1)[0].split("+", 1)[0] if "://" in uri else ""
+    shown = _without_password(uri)
+    if scheme not in _SCHEMES:
+        raise SynthsetError(f"MLFLOW_TRACKING_URI={shown}: unknown scheme {scheme or '(none)'!r}; use http(s)://HOST:PORT "
+                            "(a tracking server), a database URL (postgresql://, mysql://, sqlite:///FILE) or unset it "
+                            "for the project's mlflow.db")
+    try:
+        if scheme in ("http", "https"):
+            import urllib.request
+
+            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=10) as response:
+                response.read()
+        elif scheme not in ("sqlite", "file", "databricks"):
+            import sqlalchemy
+
+            engine = sqlalchemy.create_engine(uri, poolclass=sqlalchemy.pool.NullPool)
+            try:
+                with engine.connect():
+                    pass
+            finally:
+                engine.dispose()
+    except Exception as error:  # noqa: BLE001 - refused, unknown host, bad login, missing driver: all unusable
+        raise SynthsetError(f"MLflow tracking store {shown} is unreachable: {type(error).__name__}: "
+                            f"{str(error).strip()[:300]}\nStart the server (`synthset services up`), fix "
+                            "MLFLOW_TRACKING_URI, or unset it to use the project's SQLite store (mlflow.db).") from None
+    return uri
+
+
+def _without_password(uri: str) -> str:
+    import re
+
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", uri)
 
 
 def store_absent() -> bool:
@@ -224,12 +267,34 @@ def find_runs(filter_string: str) -> list[str]:
                                                           order_by=["attributes.start_time DESC"])] if experiments else []
 
 
+def _names_the_store(method):
+    """A failing call to the store (a tracking server that stopped, a full disk) becomes an error that
+    names the store and says the work done so far is kept."""
+    import functools
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except SynthsetError:
+            raise
+        except Exception as error:  # noqa: BLE001 - anything from MLflow's client here is a store failure
+            raise SynthsetError(
+                f"MLflow tracking store {_without_password(tracking_uri())} failed during {method.__name__} of run "
+                f"{self.run_id}: {type(error).__name__}: {str(error).strip()[:300]}\nCheckpoints written so far are "
+                "kept: once the store answers again, run `dvc repro` (or the same command) to resume.") from None
+
+    return call
+
+
 class Tracker:
-    """Logging for one active MLflow run; the training callbacks call it."""
+    """Logging for one active MLflow run; the training callbacks call it. Every method's failure
+    names the store (``_names_the_store``)."""
 
     def __init__(self, run_id: str):
         self.run_id = run_id
 
+    @_names_the_store
     def log_params(self, params: dict[str, Any]) -> None:
         import mlflow
 
@@ -238,11 +303,13 @@ class Tracker:
         for chunk in _chunks(list(fresh.items())):
             mlflow.log_params(dict(chunk))
 
+    @_names_the_store
     def log_metrics(self, values: dict[str, float], step: int) -> None:
         import mlflow
 
         mlflow.log_metrics({k: float(v) for k, v in values.items()}, step=step)
 
+    @_names_the_store
     def log_step_metrics(self, rows: list[dict], keys: list[str]) -> None:
         import mlflow
         from mlflow.entities import Metric
@@ -253,17 +320,20 @@ class Tracker:
         for chunk in _chunks(metrics, _METRICS_PER_BATCH):
             client.log_batch(self.run_id, metrics=chunk, synchronous=True)
 
+    @_names_the_store
     def last_step(self, key: str) -> int:
         """The highest step logged for metric ``key`` in this run, -1 if none."""
         import mlflow
 
         return max((m.step for m in mlflow.MlflowClient().get_metric_history(self.run_id, key)), default=-1)
 
+    @_names_the_store
     def log_image(self, image, key: str, step: int) -> None:
         import mlflow
 
         mlflow.log_image(image, key=key, step=step)
 
+    @_names_the_store
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         import mlflow
 
@@ -272,16 +342,19 @@ class Tracker:
         else:
             mlflow.log_artifact(str(path), artifact_path)
 
+    @_names_the_store
     def log_text(self, text: str, name: str) -> None:
         import mlflow
 
         mlflow.log_text(text, name)
 
+    @_names_the_store
     def set_tags(self, tags: dict[str, Any]) -> None:
         import mlflow
 
         mlflow.set_tags({k: str(v) for k, v in tags.items()})
 
+    @_names_the_store
     def log_keras_model(self, model, name: str, example_input) -> None:
         """The model with a signature inferred from one real input and its output."""
         import mlflow
@@ -322,7 +395,11 @@ def run(experiment_id: str, name: str, parent_id: str | None, resume_id: str | N
             status = "KILLED"
             raise
         finally:
-            mlflow.end_run(status)
+            try:
+                mlflow.end_run(status)
+            except Exception as error:  # noqa: BLE001 - the store is gone: the error above says so
+                print(f"[mlflow] could not mark run {active.info.run_id} {status}: {type(error).__name__}; "
+                      "it stays RUNNING until it is resumed", file=sys.stderr, flush=True)
     finally:
         signal.signal(signal.SIGTERM, previous)
 

@@ -16,7 +16,7 @@ from PIL import Image
 
 from synthset.data.archives import from_tanh_range
 from synthset.imaging import image_grid, save_png
-from synthset.io import save_model, write_atomically
+from synthset.io import names_a_full_disk, save_model, write_atomically
 
 
 class StepHistory(keras.callbacks.Callback):
@@ -151,7 +151,12 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                     with write_atomically(Path(previous)) as partial:
                         shutil.copyfile(current, partial)
         partial_weights = os.path.join(self.backup_dir, "partial.weights.h5")  # Keras needs the suffix
-        self.model.save_weights(filepath=partial_weights, overwrite=True)
+        try:
+            with names_a_full_disk(Path(self._weights_path)):
+                self.model.save_weights(filepath=partial_weights, overwrite=True)
+        except BaseException:
+            Path(partial_weights).unlink(missing_ok=True)
+            raise
         os.replace(partial_weights, self._weights_path)
         with write_atomically(Path(self._training_metadata_path)) as partial:
             partial.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
