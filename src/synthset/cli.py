@@ -249,7 +249,8 @@ def datasets_compare(args) -> None:
 def services_up(args) -> None:
     from synthset import services
 
-    started = services.up(services.Services(args.host, args.postgres_port, args.mlflow_port))
+    started = services.up(services.Services(args.host, args.postgres_port, args.mlflow_port),
+                           allowed_hosts=args.allowed_hosts)
     print(f"\nMLflow UI: {started.tracking_uri}\nTo use them, in each shell:\n{started.exports()}")
 
 
@@ -368,6 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "README's 'Working as a team' before opening them to a network)")
     command.add_argument("--postgres-port", type=int, default=5433, help="default 5433 (5432 is the system's)")
     command.add_argument("--mlflow-port", type=int, default=5000)
+    command.add_argument("--allowed-hosts", help="Host headers the MLflow server answers besides localhost and "
+                         "private addresses, comma-separated (its --allowed-hosts), for a shared host")
     command.set_defaults(run=services_up)
     services.add_parser("down", help="stop both; runs, artifacts and studies are kept").set_defaults(run=services_down)
     services.add_parser("status", help="what runs, and the URLs to export (exit 1 when not both are up)"

@@ -157,9 +157,11 @@ def read_state(directory: Path = SERVICES_DIR) -> Services | None:
     return Services(**json.loads(state.read_text())) if state.exists() else None
 
 
-def up(services: Services, directory: Path = SERVICES_DIR, wait_s: float = 120) -> Services:
+def up(services: Services, directory: Path = SERVICES_DIR, wait_s: float = 120,
+       allowed_hosts: str | None = None) -> Services:
     """Start PostgreSQL (creating the cluster and databases on first use) and the MLflow server;
-    return the running services. Already running: nothing is started twice."""
+    return the running services. Already running: nothing is started twice. ``allowed_hosts``: the
+    server's ``--allowed-hosts`` (Host headers it answers beyond localhost and private addresses)."""
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     running = read_state(directory)
@@ -189,7 +191,7 @@ def up(services: Services, directory: Path = SERVICES_DIR, wait_s: float = 120) 
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", services.database_url("mlflow", "psycopg"),
          "--artifacts-destination", str(artifacts), "--host", services.host, "--port", str(services.mlflow_port),
-         "--workers", "2"],
+         "--workers", "2", *(["--allowed-hosts", allowed_hosts] if allowed_hosts else [])],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     started = Services(services.host, services.postgres_port, services.mlflow_port, server.pid)
     (directory / STATE_FILE).write_text(json.dumps(asdict(started), indent=2))
