@@ -4,7 +4,6 @@ server, a real MLflow store, signals sent to real processes. No mocks."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import socket
