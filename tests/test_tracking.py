@@ -55,3 +55,20 @@ def test_outer_mlflow_run_becomes_the_parent(project, monkeypatch):
         assert tracker.run_id != outer.info.run_id
     child = mlflow.MlflowClient().get_run(tracker.run_id)
     assert child.data.tags["mlflow.parentRunId"] == outer.info.run_id
+
+
+@pytest.mark.parametrize("uri, expected", [
+    ("htp://127.0.0.1:5000", "MLFLOW_TRACKING_URI=htp://127.0.0.1:5000: unknown scheme 'htp'"),
+    ("127.0.0.1:5000", "unknown scheme '(none)'"),
+    ("http://127.0.0.1:1", "MLflow tracking store http://127.0.0.1:1 is unreachable: URLError"),
+    ("postgresql://me:secret@127.0.0.1:1/mlflow", "MLflow tracking store postgresql://me:***@127.0.0.1:1/mlflow is unreachable"),
+])
+def test_preflight_names_a_wrong_or_unreachable_store_without_its_password(monkeypatch, uri, expected):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    with pytest.raises(SynthsetError) as raised:
+        tracking.preflight()
+    assert expected in str(raised.value) and "secret" not in str(raised.value)
+
+
+def test_preflight_accepts_the_default_sqlite_store_without_creating_it(project):
+    assert tracking.preflight().startswith("sqlite:///") and tracking.store_absent()
