@@ -66,12 +66,14 @@ def write_tiny_fids30(directory: Path, classes: list[str], per_class: int = 12, 
 
 @pytest.fixture(autouse=True)
 def _forget_mlflow_tracking_uri():
-    """mlflow.set_tracking_uri() is process-global and outranks MLFLOW_TRACKING_URI: reset it per test."""
+    """mlflow.set_tracking_uri() is process-global, outranks MLFLOW_TRACKING_URI and (MLflow 3) also
+    sets that variable: put both back as they were before the test, so that a test's server or
+    store (gone after it) is not the next test's."""
+    outer = os.environ.get("MLFLOW_TRACKING_URI")
     yield
     import mlflow
 
-    outer = os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(None)  # also unsets the variable, which the process had before the test
+    mlflow.set_tracking_uri(None)  # also unsets the variable
     if outer is not None:
         os.environ["MLFLOW_TRACKING_URI"] = outer
 

@@ -268,6 +268,9 @@ def services_status(args) -> int:
     return 0 if running else 1
 
 
+STORAGE_HELP = "journal file path (default sweeps/studies.journal, or $SYNTHSET_OPTUNA_STORAGE) or postgresql://..."
+
+
 def _storage_default() -> str | None:
     """A shared study storage set once per shell (``synthset services up`` prints it)."""
     return os.environ.get("SYNTHSET_OPTUNA_STORAGE") or None
@@ -324,19 +327,20 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--study", required=True, help="study name; the same name continues where it stopped")
     command.add_argument("--n-trials", type=int, required=True, help="the study's total number of trials, all workers together")
     command.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
-    command.add_argument("--storage", default=_storage_default(), help="journal file path (default sweeps/studies.journal, or $SYNTHSET_OPTUNA_STORAGE) or postgresql://... shared by several machines")
+    command.add_argument("--storage", default=_storage_default(),
+                         help=STORAGE_HELP + " shared by several machines")
     command.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # a worker process the launcher started
 
     command = commands.add_parser("sweep-best", help="the best trial of a study as `dvc exp run -S` overrides; --apply "
                                   "writes them into params.yaml")
     command.add_argument("study")
-    command.add_argument("--storage", default=_storage_default(), help="journal file path (default sweeps/studies.journal, or $SYNTHSET_OPTUNA_STORAGE) or postgresql://...")
+    command.add_argument("--storage", default=_storage_default(), help=STORAGE_HELP)
     command.add_argument("--trial", type=int, help="this trial instead of the best (e.g. one of a Pareto front)")
     command.add_argument("--apply", action="store_true", help="write the values into params.yaml where each one decides")
     command.set_defaults(run=sweep_best)
 
     command = commands.add_parser("sweep-report", help="write reports/sweeps.html: every study's plots")
-    command.add_argument("--storage", default=_storage_default(), help="journal file path (default sweeps/studies.journal, or $SYNTHSET_OPTUNA_STORAGE) or postgresql://...")
+    command.add_argument("--storage", default=_storage_default(), help=STORAGE_HELP)
     command.set_defaults(run=sweep_report)
 
     datasets = commands.add_parser("datasets", help="versions of the synthetic datasets: list, checkout, compare"

@@ -51,8 +51,8 @@ class Services:
         return self.database_url("optuna")
 
     def exports(self) -> str:
-        return (f"export MLFLOW_TRACKING_URI={self.tracking_uri}\n"
-                f"export SYNTHSET_OPTUNA_STORAGE={self.optuna_storage}   # synthset sweep --storage $SYNTHSET_OPTUNA_STORAGE")
+        """The shell lines that point MLflow and `synthset sweep` (its default --storage) at the services."""
+        return f"export MLFLOW_TRACKING_URI={self.tracking_uri}\nexport SYNTHSET_OPTUNA_STORAGE={self.optuna_storage}"
 
 
 def postgres_bin() -> Path:

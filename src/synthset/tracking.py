@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from synthset.errors import SynthsetError
+from synthset.errors import SynthsetError, without_password
 from synthset.versions import data_version, dvc_md5, git_commit
 
 DEFAULT_STORE = Path("mlflow.db")
@@ -45,7 +45,7 @@ def connect() -> str:
             mlflow.MlflowClient().search_experiments(max_results=1)
     except Exception as error:  # noqa: BLE001 - any failure here means the store is unusable
         raise SynthsetError(
-            f"MLflow tracking store {_without_password(uri)} is unreachable: {type(error).__name__}: {str(error)[:300]}\n"
+            f"MLflow tracking store {without_password(uri)} is unreachable: {type(error).__name__}: {str(error)[:300]}\n"
             "Start the server, fix MLFLOW_TRACKING_URI, or unset it to use the project's SQLite store (mlflow.db)."
         ) from None
     return uri
@@ -60,7 +60,7 @@ def preflight() -> str:
     answers ``/health``, a database that accepts the login. Names the URI and what is wrong."""
     uri = tracking_uri()
     scheme = uri.split("://", 1)[0].split("+", 1)[0] if "://" in uri else ""
-    shown = _without_password(uri)
+    shown = without_password(uri)
     if scheme not in _SCHEMES:
         raise SynthsetError(f"MLFLOW_TRACKING_URI={shown}: unknown scheme {scheme or '(none)'!r}; use http(s)://HOST:PORT "
                             "(a tracking server), a database URL (postgresql://, mysql://, sqlite:///FILE) or unset it "
@@ -85,12 +85,6 @@ def preflight() -> str:
                             f"{str(error).strip()[:300]}\nStart the server (`synthset services up`), fix "
                             "MLFLOW_TRACKING_URI, or unset it to use the project's SQLite store (mlflow.db).") from None
     return uri
-
-
-def _without_password(uri: str) -> str:
-    import re
-
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", uri)
 
 
 def store_absent() -> bool:
@@ -280,7 +274,7 @@ def _names_the_store(method):
             raise
         except Exception as error:  # noqa: BLE001 - anything from MLflow's client here is a store failure
             raise SynthsetError(
-                f"MLflow tracking store {_without_password(tracking_uri())} failed during {method.__name__} of run "
+                f"MLflow tracking store {without_password(tracking_uri())} failed during {method.__name__} of run "
                 f"{self.run_id}: {type(error).__name__}: {str(error).strip()[:300]}\nCheckpoints written so far are "
                 "kept: once the store answers again, run `dvc repro` (or the same command) to resume.") from None
 

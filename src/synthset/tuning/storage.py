@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import re
 import socket
 import time
 import warnings
@@ -20,14 +19,14 @@ import optuna
 from optuna.trial import TrialState
 
 from synthset.config import SweepParams
-from synthset.errors import SynthsetError
+from synthset.errors import SynthsetError, without_password
 
 DEFAULT_STORAGE = Path("sweeps") / "studies.journal"  # git-ignored
 
 
 def describe(url: str) -> str:
     """The storage URL without its password, for messages and tags."""
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+    return without_password(url)
 
 
 def is_journal(url: str) -> bool:
