@@ -36,6 +36,7 @@ def pipeline(tmp_path_factory, team_services):
     raw["datasets"] = ["mnist"]
     raw["mnist"]["data"]["classes"] = CLASSES
     raw["study2"]["ssl"]["labels"] = SSL_LABELS  # the tiny training split has 40 images per class
+    raw["mnist"]["sweep"]["classes"] = [2]  # the sweep test's trials train one class
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     env, dvc = pipeline_environment()
     env["MLFLOW_TRACKING_URI"] = team_services[0].tracking_uri
@@ -475,3 +476,28 @@ def test_dataset_versions_list_restore_and_compare(pipeline, tmp_path):
     assert f"is in neither the local DVC cache nor the remote 'storage'" in refused.stderr
     assert "dvc pull" in refused.stderr and f"dvc repro generate@mnist" in refused.stderr
     assert not (tmp_path / "c").exists()
+
+
+def test_a_two_worker_sweep_keeps_its_study_in_postgresql_and_its_runs_on_the_server(pipeline, team_services):
+    """The team's way to sweep: the study in the services' PostgreSQL (SYNTHSET_OPTUNA_STORAGE, the
+    default --storage), the trial runs nested under the study's run on the MLflow server."""
+    import optuna
+
+    root, env, _, _ = pipeline
+    running, _ = team_services
+    log = _run(["synthset", "sweep", "mnist", "--study", "team", "--n-trials", "2", "--workers", "2"], root,
+               {**env, "SYNTHSET_OPTUNA_STORAGE": running.optuna_storage})
+    assert "2/2 trials done" in log
+    study = optuna.load_study(study_name="team", storage=running.optuna_storage)
+    assert len(study.trials) == 2 and all(t.state.is_finished() for t in study.trials)
+    assert len({t.user_attrs["worker"] for t in study.trials}) == 2  # both workers ran one
+    assert not (root / "sweeps" / "studies.journal").exists()
+    client = mlflow.MlflowClient(running.tracking_uri)
+    experiment = client.get_experiment_by_name("synthset-mnist-sweeps")
+    runs = client.search_runs([experiment.experiment_id], "tags.`synthset.study` = 'team'")
+    [study_run] = [r for r in runs if r.data.tags["synthset.role"] == "study"]
+    trials = [r for r in runs if r.data.tags["synthset.role"] == "trial"]
+    assert len(trials) == 2 and {r.data.tags["mlflow.parentRunId"] for r in trials} == {study_run.info.run_id}
+    for run in trials:
+        assert run.data.metrics and run.info.status in ("FINISHED", "KILLED")
+        assert [a.path for a in client.list_artifacts(run.info.run_id, "samples")] == ["samples/class_2.png"]

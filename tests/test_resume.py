@@ -26,6 +26,7 @@ def _train(label=3):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
 
 
+@pytest.mark.faults  # a real SIGTERM mid-training: the fault suite
 def test_killed_run_resumes_where_it_stopped(project):
     from synthset import config
     from synthset.stages.prepare import run as prepare

@@ -15,7 +15,9 @@ import pytest
 from synthset import services
 from synthset.errors import SynthsetError
 
-pytestmark = pytest.mark.e2e
+# The services' own life cycle is in the fault suite (`-m faults`); the default suite runs the MNIST
+# pipeline and a sweep against them (test_pipeline_e2e.py).
+pytestmark = [pytest.mark.e2e, pytest.mark.faults]
 
 
 def test_runs_artifacts_and_studies_outlive_down_and_up(team_services, tmp_path):

@@ -266,6 +266,7 @@ def killable(request, project):
     return root, env, storage
 
 
+@pytest.mark.faults
 def test_a_worker_killed_mid_trial_is_failed_and_its_trial_retried(killable):
     """SIGKILL leaves a RUNNING trial; the next sweep, with two workers, finds it (its process is
     gone, or its heartbeat stopped), runs its values again and ends with exactly N trials."""
@@ -303,6 +304,7 @@ def test_a_worker_killed_mid_trial_is_failed_and_its_trial_retried(killable):
         assert not (root / "mlflow.db").exists()
 
 
+@pytest.mark.faults
 def test_sigterm_stops_every_worker_leaves_nothing_running_and_the_study_continues(project):
     root, env = project
     process = subprocess.Popen(sweep_command("stopped", 4, workers=2), cwd=root, env=env, stdout=subprocess.PIPE,
