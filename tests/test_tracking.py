@@ -72,3 +72,31 @@ def test_preflight_names_a_wrong_or_unreachable_store_without_its_password(monke
 
 def test_preflight_accepts_the_default_sqlite_store_without_creating_it(project):
     assert tracking.preflight().startswith("sqlite:///") and tracking.store_absent()
+
+
+def test_a_dataset_another_writer_created_first_is_logged_on_retry(monkeypatch):
+    """The server's unique-key race on datasets (two workers, one dataset) is retried, not fatal."""
+    from mlflow.exceptions import MlflowException
+
+    calls = []
+
+    class Racing:
+        def log_inputs(self, run_id, datasets):
+            calls.append(run_id)
+            if len(calls) == 1:
+                raise MlflowException('(psycopg.errors.UniqueViolation) duplicate key value violates unique '
+                                      'constraint "dataset_pk"')
+
+    class Use:
+        def entity(self):
+            return "dataset"
+
+    monkeypatch.setattr(mlflow, "MlflowClient", Racing)
+    monkeypatch.setattr(tracking.time, "sleep", lambda seconds: None)
+    tracking.log_data_uses("run-1", [Use()])
+    assert calls == ["run-1", "run-1"]
+
+    calls.clear()
+    Racing.log_inputs = lambda self, run_id, datasets: (_ for _ in ()).throw(MlflowException("permission denied"))
+    with pytest.raises(MlflowException, match="permission denied"):
+        tracking.log_data_uses("run-2", [Use()])

@@ -229,12 +229,28 @@ class DataUse:
         return DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, self.context)])
 
 
-def log_data_uses(run_id: str, uses: list[DataUse]) -> None:
-    """Record ``uses`` on a run, also a finished one (the GAN runs learn later which set they made)."""
+def log_data_uses(run_id: str, uses: list[DataUse], attempts: int = 4) -> None:
+    """Record ``uses`` on a run, also a finished one (the GAN runs learn later which set they made).
+
+    MLflow's database store finds-or-creates each dataset without guarding against a concurrent
+    insert: two workers logging the same dataset at once make the second fail with a unique-key
+    violation on PostgreSQL (SQLite serializes writers, so it never shows there). This machine's
+    processes take turns; a run on another machine that races us is retried, as the dataset then exists.
+    """
     import mlflow
 
-    if uses:
-        mlflow.MlflowClient().log_inputs(run_id, datasets=[use.entity() for use in uses])
+    if not uses:
+        return
+    entities = [use.entity() for use in uses]
+    for attempt in range(attempts):
+        try:
+            with _machine_lock(f"datasets-{fingerprint(tracking_uri())}"):
+                mlflow.MlflowClient().log_inputs(run_id, datasets=entities)
+            return
+        except mlflow.exceptions.MlflowException as error:
+            if "UniqueViolation" not in str(error) and "duplicate key" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
 
 
 def runs_with_data(digest: str) -> list[dict[str, str]]:
