@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import shutil
-import socket
 import statistics
 import tempfile
 import time
@@ -66,12 +65,6 @@ def load(uri: str, clients: int, batch: int, seconds: float) -> dict[str, float]
             "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=4)
@@ -84,7 +77,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="synthset-load-"))
     home.chmod(0o755)
     try:
-        running = services.up(services.Services("127.0.0.1", free_port(), free_port()), home / ".services")
+        running = services.up(services.Services("127.0.0.1", services.free_port(), services.free_port()), home / ".services")
         stores = {"sqlite": f"sqlite:///{home / 'mlflow.db'}", "server": running.tracking_uri}
         import mlflow
 

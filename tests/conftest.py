@@ -129,14 +129,6 @@ def copy_project(destination: Path) -> Path:
     return destination
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def team_services():
     """`synthset services up` in a throw-away directory on free loopback ports: PostgreSQL (Debian's
@@ -149,7 +141,8 @@ def team_services():
     home = Path(tempfile.mkdtemp(prefix="synthset-services-"))
     home.chmod(0o755)
     try:
-        yield services.up(services.Services("127.0.0.1", free_port(), free_port()), home / ".services"), home / ".services"
+        yield services.up(services.Services("127.0.0.1", services.free_port(), services.free_port()),
+                          home / ".services"), home / ".services"
     finally:
         services.down(home / ".services")
         shutil.rmtree(home, ignore_errors=True)

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from synthset.errors import SynthsetError
@@ -126,6 +126,13 @@ class Cluster:
                     shutil.chown(path, "postgres", "postgres")
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (for throw-away services: tests, benchmarks)."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
 def port_taken(host: str, port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(1)
@@ -224,8 +231,7 @@ def down(directory: Path = SERVICES_DIR) -> None:
             cluster.stop()
             print("[services] PostgreSQL stopped", flush=True)
     if state:
-        (directory / STATE_FILE).write_text(json.dumps(asdict(Services(state.host, state.postgres_port,
-                                                                       state.mlflow_port)), indent=2))
+        (directory / STATE_FILE).write_text(json.dumps(asdict(replace(state, mlflow_pid=None)), indent=2))
     print(f"[services] data kept in {directory}", flush=True)
 
 

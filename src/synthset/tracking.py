@@ -44,11 +44,14 @@ def connect() -> str:
         with _machine_lock(f"store-{fingerprint(uri)}"):  # a new SQLite store: one process creates its tables
             mlflow.MlflowClient().search_experiments(max_results=1)
     except Exception as error:  # noqa: BLE001 - any failure here means the store is unusable
-        raise SynthsetError(
-            f"MLflow tracking store {without_password(uri)} is unreachable: {type(error).__name__}: {str(error)[:300]}\n"
-            "Start the server, fix MLFLOW_TRACKING_URI, or unset it to use the project's SQLite store (mlflow.db)."
-        ) from None
+        raise _unreachable(uri, error) from None
     return uri
+
+
+def _unreachable(uri: str, error: Exception) -> SynthsetError:
+    return SynthsetError(f"MLflow tracking store {without_password(uri)} is unreachable: {type(error).__name__}: "
+                         f"{str(error).strip()[:300]}\nStart the server (`synthset services up`), fix "
+                         "MLFLOW_TRACKING_URI, or unset it to use the project's SQLite store (mlflow.db).")
 
 
 _SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "file", "databricks")
@@ -81,9 +84,7 @@ def preflight() -> str:
             finally:
                 engine.dispose()
     except Exception as error:  # noqa: BLE001 - refused, unknown host, bad login, missing driver: all unusable
-        raise SynthsetError(f"MLflow tracking store {shown} is unreachable: {type(error).__name__}: "
-                            f"{str(error).strip()[:300]}\nStart the server (`synthset services up`), fix "
-                            "MLFLOW_TRACKING_URI, or unset it to use the project's SQLite store (mlflow.db).") from None
+        raise _unreachable(uri, error) from None
     return uri
 
 
