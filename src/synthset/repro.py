@@ -17,6 +17,7 @@ The outcome is what ``dvc repro`` gives: the same stages, outputs, ``dvc.lock`` 
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -91,8 +92,19 @@ class _Stages:
             time.sleep(0.2)
 
     def signal_all(self, signum: int) -> None:
+        """Signal each running ``dvc repro`` and every process under it: DVC does not pass SIGTERM
+        on to its stage's command (it dies at once), which would run on unseen, holding the pipe
+        whose end the relay waits for."""
+        import psutil  # a dependency of DVC
+
         for process, _ in self.running.values():
-            process.send_signal(signum)
+            try:
+                tree = [process, *psutil.Process(process.pid).children(recursive=True)]
+            except psutil.NoSuchProcess:
+                tree = [process]
+            for member in tree:
+                with contextlib.suppress(ProcessLookupError, psutil.NoSuchProcess):
+                    member.send_signal(signum)
 
 
 def reproduce(root: str = ".", jobs: int | None = None, preload: Sequence[str] = warm.PRELOAD) -> Plan:
@@ -100,8 +112,8 @@ def reproduce(root: str = ".", jobs: int | None = None, preload: Sequence[str] =
     every stage process forked from one warm server that imported ``preload``.
 
     A failed stage starts nothing new; the running stages finish (and are recorded, so they do not
-    run again), then the call fails naming it. SIGTERM goes on to every running ``dvc repro``;
-    the terminal's Ctrl-C reaches them by itself; either way they are waited for.
+    run again), then the call fails naming it. SIGTERM goes on to every running ``dvc repro`` and
+    its stage's command; the terminal's Ctrl-C reaches them by itself; either way they are waited for.
     """
     steps = plan(root)
     jobs = jobs or parallel.cores()

@@ -1,0 +1,82 @@
+"""generate.epoch beyond parsing: which kept generator draws the synthetic set, checked by what it draws."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import yaml
+
+from synthset import config, paths
+from synthset.errors import SynthsetError
+from synthset.stages.generate import run as generate_dataset
+from synthset.synthetic import MANIFEST, load_synthetic, sample
+from synthset.training.gan import build_gan
+from synthset.versions import file_md5
+
+CLASSES = [3, 7]  # not 0 and 1, so that a label taken for a position shows
+KEPT = [1, 2, 4]  # epoch 3 was not kept: the last (4) is not the count of checkpoints, 3 is refused
+
+
+def _params(project, epoch):
+    """The project's tiny settings with two classes and ``generate.epoch``, through params.yaml."""
+    raw = yaml.safe_load((project / "params.yaml").read_text())
+    raw["mnist"]["data"]["classes"] = CLASSES
+    raw["generate"]["epoch"] = epoch
+    (project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return config.load(dataset="mnist")
+
+
+def _kept_generators(params):
+    """A different untrained generator per class and kept epoch, saved where training keeps them,
+    and an epoch choice that names epoch 1 for every class (what "selected" would take)."""
+    for label in CLASSES:
+        for epoch in KEPT:
+            path = paths.generator_checkpoint(paths.gan_dir("mnist", label), epoch)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            build_gan(params.gan, params.mnist.image_shape, seed=100 * label + epoch).generator.save(path)
+    choice = {"metric": "fid", "classes": {str(label): {"epoch": 1, "fid": 1.0} for label in CLASSES}}
+    paths.epoch_choice("mnist").parent.mkdir(parents=True, exist_ok=True)
+    paths.epoch_choice("mnist").write_text(json.dumps(choice))
+
+
+def _drawn_by(params, label, epoch):
+    """What class ``label``'s generator of ``epoch`` draws for the training set's noise (stream 0)."""
+    generator = keras.saving.load_model(paths.generator_checkpoint(paths.gan_dir("mnist", label), epoch), compile=False)
+    return sample(generator, params.generate.images_per_class, params.gan.latent_dim, seed=(params.seed, label, 0),
+                  batch_size=params.generate.batch_size)
+
+
+@pytest.mark.parametrize("setting, epoch", [(-1, 4), (2, 2)], ids=["last", "numbered"])
+def test_the_set_is_drawn_by_the_generator_of_generate_epoch_not_the_selected_one(project, setting, epoch):
+    """-1 takes each class's last kept generator, N epoch N's, whatever the epoch choice says;
+    the manifest names it and the images are exactly what it draws."""
+    params = _params(project, setting)
+    assert params.generate.epoch == setting
+    _kept_generators(params)
+    generate_dataset(params, "mnist")
+
+    manifest = json.loads((paths.synthetic_dir("mnist") / MANIFEST).read_text())
+    for label in CLASSES:
+        checkpoint = paths.generator_checkpoint(paths.gan_dir("mnist", label), epoch)
+        entry = manifest["classes"][str(label)]
+        assert (entry["checkpoint"], entry["generator_md5"]) == (f"generator_epoch_{epoch:03d}.keras", file_md5(checkpoint))
+    images, labels = load_synthetic(paths.synthetic_dir("mnist"), CLASSES)
+    count = params.generate.images_per_class
+    for index, label in enumerate(CLASSES):
+        drawn = images[index * count:(index + 1) * count]
+        assert (labels[index * count:(index + 1) * count] == label).all()
+        same = np.array_equal(drawn, _drawn_by(params, label, epoch))
+        assert same, f"class {label}'s images are not what epoch {epoch}'s generator draws"
+        assert not np.array_equal(drawn, _drawn_by(params, label, 1))  # the selected epoch's would differ
+
+
+def test_an_epoch_no_class_kept_is_refused_by_name_and_writes_nothing(project):
+    params = _params(project, 3)
+    _kept_generators(params)
+    with pytest.raises(SynthsetError) as refused:
+        generate_dataset(params, "mnist")
+    assert str(refused.value) == ("generate.epoch=3: class 3 kept no generator of that epoch (kept: [1, 2, 4]; "
+                                  "gan.checkpoint_every sets which are kept)")
+    assert not paths.synthetic_dir("mnist").exists()
+    assert not list(paths.synthetic_dir("mnist").parent.glob("*.partial"))
