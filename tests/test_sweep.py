@@ -4,6 +4,8 @@ server, a real MLflow store, signals sent to real processes. No mocks."""
 from __future__ import annotations
 
 import json
+import math
+import re
 import shutil
 import signal
 import socket
@@ -141,31 +143,193 @@ def test_mlflow_holds_the_study_run_with_one_nested_run_per_trial_in_its_own_exp
             assert run.data.metrics["fid"] == pytest.approx(trial.value)
 
 
-def test_sweep_best_prints_overrides_and_apply_changes_what_dvc_sees(swept):
-    root, env, dvc, _ = swept
+def _copy_of(swept, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """The swept project in a scratch directory, with its own MLflow store: for tests that edit its
+    params.yaml or its study."""
+    root = tmp_path / "project"
+    shutil.copytree(swept[0], root)
+    return root, {**swept[1], "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
+
+
+def _comments(text: str) -> list[str]:
+    """Every comment of a YAML text in order, whole-line and inline, without the spaces before it."""
+    return [match.group(1) for line in text.splitlines() if (match := re.search(r"(?:^|\s)(#.*)$", line))]
+
+
+def _dotted(raw: dict, place: str):
+    node = raw
+    for part in place.split("."):
+        node = node[part]
+    return node
+
+
+def _expected_changes(trial, raw: dict) -> dict:
+    """Where each value of a tiny MNIST trial decides (params.yaml's comment above `gan:`), worked
+    out here from the trial's values and not by the code under test; only those that differ."""
+    values, optimizer = trial.params, trial.params["optimizer"]
+    generator = [int(w) for w in values["generator_widths"].split("-")]
+    batch = values["batch_size"]
+    places = {"mnist.gan.optimizer": optimizer,
+              f"scales.tiny.mnist.gan.{optimizer}.generator.learning_rate": values["generator_learning_rate"],
+              f"scales.tiny.mnist.gan.{optimizer}.discriminator.learning_rate": values["discriminator_learning_rate"],
+              "mnist.gan.generator.dropout": values["generator_dropout"],
+              "mnist.gan.discriminator.dropout": values["discriminator_dropout"],
+              "scales.tiny.mnist.gan.batch_size": batch,
+              "scales.tiny.mnist.gan.generator.base_filters": generator[0],
+              "scales.tiny.mnist.gan.generator.filters": generator[1:],
+              "scales.tiny.mnist.gan.discriminator.filters": [int(w) for w in values["discriminator_widths"].split("-")],
+              "scales.tiny.mnist.gan.epochs": math.ceil(3 / (32 // batch))}  # 3 steps of 32 images per class
+    if optimizer == "adam":
+        places["mnist.gan.adam.beta_1"] = values["adam_beta_1"]
+    return {place: value for place, value in places.items() if _dotted(raw, place) != value}
+
+
+def _overrides_shown(output: str) -> dict[str, str]:
+    """The `-S key=value` pairs of the `dvc exp run` line sweep-best prints."""
+    line = next(line for line in output.splitlines() if line.startswith("dvc exp run "))
+    return dict(re.findall(r"-S '([^=']+)=([^']*)'", line))
+
+
+def _shown(value) -> str:
+    return "[" + ", ".join(map(str, value)) + "]" if isinstance(value, list) else str(value)
+
+
+def test_sweep_best_prints_the_best_trials_overrides(swept):
+    """Without --trial: the best trial's value, the baseline's, and the exact overrides it needs."""
+    root, env, *_ = swept
+    study = load(root, "tiny")
+    best, baseline = study.best_trial, study.trials[0]
+    shown = run_command([_synthset(), "sweep-best", "tiny"], root, env).splitlines()
+    assert shown[0] == f"study 'tiny', trial {best.number}: fid {best.value:.4g} over classes [2, 8] at 3 steps (tiny scale)"
+    assert shown[1] == f"the settings of params.yaml (trial 0): fid {baseline.value:.4g}"
+    expected = _expected_changes(best, yaml.safe_load((root / "params.yaml").read_text()))
+    if best.number == 0:
+        assert not expected and shown[2] == "params.yaml already has these settings: nothing to change"
+    else:
+        assert _overrides_shown("\n".join(shown)) == {place: _shown(v) for place, v in expected.items()}
+
+
+def test_sweep_best_apply_writes_a_chosen_trial_keeping_every_comment(swept, tmp_path):
+    """--apply of a trial other than the baseline (so that something is written, whichever trial
+    won): exactly its settings change, at the places dvc sees, and every comment survives."""
+    (root, env), dvc = _copy_of(swept, tmp_path), swept[2]
     run_command(["git", "init", "-q"], root, env)
     run_command(dvc + ["init", "-q"], root, env)
     run_command(["git", "add", "params.yaml", "dvc.yaml", ".dvc"], root, env)
     run_command(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "before"], root, env)
     study = load(root, "tiny")
-    best = study.best_trial
-    shown = run_command([_synthset(), "sweep-best", "tiny"], root, env)
-    assert f"trial {best.number}" in shown and "dvc exp run -S" in shown
+    candidates = [t for t in study.trials if t.state == TrialState.COMPLETE and "baseline" not in t.user_attrs]
+    assert candidates, [(t.number, t.state.name) for t in study.trials]
+    chosen = next((t for t in candidates if t.params["optimizer"] == "adam"), candidates[0])  # params.yaml: rmsprop
     before = (root / "params.yaml").read_text()
-    run_command([_synthset(), "sweep-best", "tiny", "--apply"], root, env)
+    expected = _expected_changes(chosen, yaml.safe_load(before))
+    assert len(expected) >= 4, expected  # both rates and both dropouts at least: drawn from continuous ranges
+
+    written = run_command([_synthset(), "sweep-best", "tiny", "--trial", str(chosen.number), "--apply"], root, env)
+    assert _overrides_shown(written) == {place: _shown(value) for place, value in expected.items()}
+    assert f"written into params.yaml ({len(expected)} settings)" in written
     after = (root / "params.yaml").read_text()
-    assert "# synthset settings" in after and after.count("null") == before.count("null")  # comments and nulls kept
+    assert _comments(after) == _comments(before)  # every comment, whole-line and inline, in its order
+    assert after.count("null") == before.count("null")
+    diff = json.loads(run_command(dvc + ["params", "diff", "--json"], root, env))["params.yaml"]
+    assert {key: (change["old"], change["new"]) for key, change in diff.items()} == {
+        place: tuple(str(v) if isinstance(v, list) else v for v in (_dotted(yaml.safe_load(before), place), value))
+        for place, value in expected.items()}  # dvc shows lists as text
 
     from synthset import config
     from synthset.tuning.space import settings_for
 
     old = config.resolve(yaml.safe_load(before), scale="tiny", dataset="mnist").gan
     new = config.resolve(yaml.safe_load(after), scale="tiny", dataset="mnist").gan
-    assert new == settings_for(old, best.params, steps=3, train_images=32)  # the trial's settings, epochs included
-    diff = json.loads(run_command(dvc + ["params", "diff", "--json"], root, env))["params.yaml"]
-    if best.number != 0:
-        assert diff and all(key.startswith(("mnist.gan.", "scales.tiny.mnist.gan.")) for key in diff), diff
-    assert "params.yaml already has these settings" in run_command([_synthset(), "sweep-best", "tiny"], root, env)
+    assert new == settings_for(old, chosen.params, steps=3, train_images=32)  # the trial's settings, epochs included
+    again = run_command([_synthset(), "sweep-best", "tiny", "--trial", str(chosen.number)], root, env)
+    assert "params.yaml already has these settings: nothing to change" in again.splitlines()
+
+
+def _refused(command: list[str], cwd: Path, env: dict) -> str:
+    """A synthset command that must be refused: exit code 2, nothing on stdout, no traceback; the
+    last line of its stderr (TensorFlow's start-up lines may come before it)."""
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    assert (result.returncode, result.stdout) == (2, ""), (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.stderr.splitlines()[-1]
+
+
+def test_sweep_best_refuses_a_study_or_trial_it_cannot_use(swept, tmp_path):
+    """Every refusal of sweep-best names what is missing, with exit code 2 and no traceback."""
+    root, env, *_ = swept
+    study = load(root, "tiny")
+    best = [_synthset(), "sweep-best"]
+    assert _refused(best + ["tiny"], tmp_path, env) == (
+        "synthset: error: no study storage at sweeps/studies.journal: run `synthset sweep DATASET --study tiny ...` "
+        "first")
+    assert _refused(best + ["nope"], root, env) == (
+        "synthset: error: no study 'nope' in sweeps/studies.journal; it holds ['tiny']")
+    assert _refused(best + ["tiny", "--trial", "99"], root, env) == "synthset: error: study 'tiny' has no complete trial 99"
+    pruned = next(t.number for t in study.trials if t.state == TrialState.PRUNED)
+    assert _refused(best + ["tiny", "--trial", str(pruned)], root, env) == (
+        f"synthset: error: study 'tiny' has no complete trial {pruned}")
+
+    # studies made by hand in a journal of their own: none finished yet, or not made by `synthset sweep`
+    journal = tmp_path / "other.journal"
+    store = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    optuna.create_study(study_name="empty", storage=store)
+    optuna.create_study(study_name="empty-pareto", storage=store, directions=["minimize", "minimize"])
+    optuna.create_study(study_name="foreign", storage=store).add_trial(optuna.trial.create_trial(value=1.0))
+    other = ["--storage", str(journal)]
+    assert _refused(best + ["empty", *other], root, env) == "synthset: error: study 'empty' has no complete trial yet"
+    assert _refused(best + ["empty-pareto", *other], root, env) == (
+        "synthset: error: study 'empty-pareto' has two objectives; choose one trial of its Pareto front with --trial N "
+        "(no complete trial yet)")
+    assert _refused(best + ["foreign", *other], root, env) == (
+        "synthset: error: study 'foreign' was not made by `synthset sweep`: it records no settings")
+
+
+def test_sweep_best_will_not_apply_a_setting_every_dataset_shares(swept, tmp_path):
+    """With the generator's dropout moved to the shared `gan` section, --apply would change FIDS30's
+    too: refused, params.yaml untouched; without --apply the overrides come with a note."""
+    root, env = _copy_of(swept, tmp_path)
+    text = (root / "params.yaml").read_text()
+    for old, new in (("generator: {base_size: 7, dropout: 0.09295583653761817}", "generator: {base_size: 7}"),
+                     ("generator: {base_size: 16, dropout: 0.4}", "generator: {base_size: 16}"),
+                     ("    bn_momentum: 0.9\n", "    bn_momentum: 0.9\n    dropout: 0.09295583653761817\n")):
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    (root / "params.yaml").write_text(text)
+    study = load(root, "tiny")
+    chosen = next(t for t in study.trials if t.state == TrialState.COMPLETE and "baseline" not in t.user_attrs)
+    command = [_synthset(), "sweep-best", "tiny", "--trial", str(chosen.number)]
+    assert _refused(command + ["--apply"], root, env) == (
+        "synthset: error: --apply would change every dataset's gan.generator.dropout; move these settings to mnist.gan "
+        "in params.yaml first")
+    assert (root / "params.yaml").read_text() == text
+    shown = run_command(command, root, env)
+    assert _overrides_shown(shown)["gan.generator.dropout"] == str(chosen.params["generator_dropout"])
+    assert ("note: gan.generator.dropout are shared by every dataset; move them to mnist.gan to change mnist alone"
+            in shown.splitlines())
+
+
+def test_a_study_refuses_to_continue_under_other_sweep_settings(swept, tmp_path):
+    """Its trials would not compare with new ones: refused before any trial or MLflow run, naming
+    each changed setting with its old and new value; the study is left as it was."""
+    root, env = _copy_of(swept, tmp_path)
+    text = (root / "params.yaml").read_text()
+    for old, new in (("        steps: 3\n", "        steps: 4\n"), ("objectives: quality ", "objectives: quality_and_speed ")):
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    (root / "params.yaml").write_text(text)
+    study = load(root, "tiny")
+    trials, attrs = [(t.number, t.state, t.params) for t in study.trials], study.user_attrs
+    assert _refused(sweep_command("tiny", 8), root, env) == (
+        "synthset: error: study 'tiny' in sweeps/studies.journal was run with other sweep settings (steps 3 -> 4, "
+        "objectives 'quality' -> 'quality_and_speed'); its trials would not compare with new ones. Use another "
+        "--study name, or restore those settings in params.yaml.")
+    study = load(root, "tiny")  # not a trial more, not an attribute changed, no other study
+    assert [(t.number, t.state, t.params) for t in study.trials] == trials and study.user_attrs == attrs
+    assert optuna.get_all_study_names(study._storage) == ["tiny"]
+    runs = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}").search_runs(
+        [load(root, "tiny").user_attrs["mlflow_experiment_id"]], "tags.`synthset.role` = 'study'")
+    assert [r.info.status for r in runs] == ["FINISHED"]  # the study's run was not reopened
 
 
 def test_optuna_dashboard_serves_the_local_study(swept):
@@ -225,7 +389,17 @@ def test_two_objectives_give_a_pareto_front_without_pruning(project):
     assert "pruning is off: Optuna does not prune multi-objective studies" in log
     study = load(root, "speed")
     assert len(study.directions) == 2 and [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
-    assert all(t.values[1] > 0 for t in study.trials)  # seconds per step
+    # The second objective is the seconds per step the trial recorded (its clock is tested in
+    # test_sweep_space.py): the same number as its user attribute, its MLflow run's metric and its
+    # progress line; the steps it timed (2 of 3: not the first) lie inside the trial's MLflow run.
+    runs = {int(r.data.tags["synthset.trial"]): r for r in trial_runs(root, "speed")}
+    for trial in study.trials:
+        speed, run = trial.values[1], runs[trial.number]
+        assert math.isfinite(speed) and speed > 0
+        assert speed == trial.user_attrs["seconds_per_step"] == run.data.metrics["seconds_per_step"]
+        assert trial.values[0] == trial.user_attrs["fid_class_2"] == run.data.metrics["fid"]  # one class: its FID
+        assert f"trial {trial.number} COMPLETE fid {trial.values[0]:.4g}, {speed * 1000:.0f} ms/step" in log
+        assert 2 * speed * 1000 < run.info.end_time - run.info.start_time
     refused = subprocess.run([_synthset(), "sweep-best", "speed"], cwd=root, env=env, capture_output=True, text=True)
     assert refused.returncode == 2 and "choose one trial of its Pareto front with --trial N" in refused.stderr
     front = study.best_trials[0].number
@@ -252,18 +426,48 @@ def _wait_for_running_trial(root: Path, study: str, process: subprocess.Popen, s
     pytest.fail("no trial started")
 
 
+GRACE = 10  # seconds: 10 heartbeats, so that a live worker starved of CPU for seconds is not taken for lost
+
+
 @pytest.fixture(params=["journal", "postgresql"])
 def killable(request, project):
-    """The project with heartbeats of 1 s and a grace of 3 s, and the storage to use."""
+    """The project with heartbeats of 1 s and a grace of GRACE s, and the storage to use."""
     root, env = project
     text = (root / "params.yaml").read_text()
     (root / "params.yaml").write_text(text.replace("heartbeat_seconds: 30", "heartbeat_seconds: 1")
-                                      .replace("grace_seconds: 90", "grace_seconds: 3"))
+                                      .replace("grace_seconds: 90", f"grace_seconds: {GRACE}"))
     storage = None
     if request.param == "postgresql":  # the team's services: the study in PostgreSQL, the runs on the MLflow server
         running, _ = request.getfixturevalue("team_services")
         storage, env = running.optuna_storage, {**env, "MLFLOW_TRACKING_URI": running.tracking_uri}
     return root, env, storage
+
+
+def _wait_until_silent_past_the_grace(root: Path, url: str, study: str, trial) -> None:
+    """Until the storage, opened as a sweep opens it, takes the trial for lost (its heartbeat older
+    than grace_seconds). Polled rather than slept: on a loaded machine the last heartbeat may come
+    late. At that moment Optuna, told params.yaml's grace, must agree: a trial silent for less than
+    grace_seconds may be a live worker's on a busy machine and must not be failed. The 120 s on
+    top of the grace only stop a hung test; the check itself has no upper time bound."""
+    import warnings
+
+    from synthset import config
+    from synthset.tuning.storage import open_storage
+
+    sweep = config.load(root / "params.yaml", dataset="mnist").sweep
+    assert (sweep.heartbeat_seconds, sweep.grace_seconds) == (1, GRACE)
+    opened = open_storage(url, sweep, workers=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        reference = optuna.storages.RDBStorage(url, heartbeat_interval=1, grace_period=GRACE)
+    study_id = opened.get_study_id_from_name(study)
+    deadline = time.time() + GRACE + 120
+    while time.time() < deadline:
+        if trial._trial_id in opened._get_stale_trial_ids(study_id):
+            assert trial._trial_id in reference._get_stale_trial_ids(study_id), "lost before grace_seconds of silence"
+            return
+        time.sleep(0.2)
+    pytest.fail(f"trial {trial.number} was not taken for lost {GRACE + 120} s after its worker was killed")
 
 
 @pytest.mark.faults
@@ -278,7 +482,8 @@ def test_a_worker_killed_mid_trial_is_failed_and_its_trial_retried(killable):
     process.wait(30)
     lost = load(root, "killed", storage).get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     assert len(lost) == 1  # what SIGKILL leaves behind
-    time.sleep(4)  # past the grace period of a silent heartbeat
+    if storage:  # the journal needs no wait: the next sweep sees that the trial's process is gone
+        _wait_until_silent_past_the_grace(root, storage, "killed", lost[0])
 
     workers = 2 if storage else 1  # two on PostgreSQL; two on the journal: the SIGTERM test
     log = run_command(sweep_command("killed", 3, workers=workers, storage=storage), root, env)
@@ -332,6 +537,29 @@ def test_sigterm_stops_every_worker_leaves_nothing_running_and_the_study_continu
     assert all(study.trials[n].state in FINISHED for n in finished)  # nothing finished was lost
     statuses = {int(r.data.tags["synthset.trial"]): r.info.status for r in trial_runs(root, "stopped")}
     assert "RUNNING" not in statuses.values()
+
+
+def test_a_sweep_of_no_trials_or_no_workers_is_refused_before_any_study_exists(project):
+    root, env = project
+    for trials, workers in ((0, 1), (1, 0)):
+        assert _refused(sweep_command("none", trials, workers), root, env) == (
+            f"synthset: error: --n-trials ({trials}) and --workers ({workers}) must be at least 1")
+    assert not (root / "sweeps").exists()  # no journal, no study
+
+
+def test_the_conditional_gan_is_refused_naming_the_setting(project):
+    """A sweep tunes the per-class GANs only (tuning.objective.load_data): with
+    `mnist.gan.kind: conditional` it is refused before any study or trial exists."""
+    root, env = project
+    text = (root / "params.yaml").read_text()
+    assert text.count("kind: per_class             #") == 1
+    (root / "params.yaml").write_text(text.replace("kind: per_class             #", "kind: conditional           #"))
+    assert _refused(sweep_command("conditional", 1), root, env) == (
+        "synthset: error: mnist.gan.kind is 'conditional': a sweep tunes the paper's per-class GANs "
+        "(set it to per_class to sweep)")
+    assert not (root / "sweeps").exists()
+    experiment = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"]).get_experiment_by_name("synthset-mnist-sweeps")
+    assert experiment is None  # no study run either
 
 
 def test_an_unreachable_database_is_named_before_any_work(project):

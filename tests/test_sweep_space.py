@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import time
+
 import optuna
 import pytest
 from optuna.trial import TrialState
 
 from synthset import config
 from synthset.errors import SynthsetError
-from synthset.tuning import runner, space, storage
+from synthset.tuning import objective, runner, space, storage
 
 
 @pytest.fixture
@@ -118,3 +121,20 @@ def test_a_lost_trial_is_queued_again_at_most_retries_times():
                                                          distributions=retry.distributions,
                                                          system_attrs=retry.system_attrs), retries=1)
     assert len(study.trials) == 2  # its second loss: not again
+
+
+def test_seconds_per_step_leave_out_the_first_step_and_average_the_others():
+    """The trial's speed: the time between the ends of the first and the last step over the steps
+    between them (the first traces and compiles). Each step's end is bracketed by two clock reads
+    here, so the expected value has exact bounds, whatever the machine's load."""
+    clock, ends = objective._StepClock(), []
+    for step, seconds in enumerate([0.3, 0.01, 0.02, 0.01, 0.02]):  # a slow first step, as a compiling one
+        time.sleep(seconds)
+        before = time.perf_counter()
+        clock.on_train_batch_end(step)
+        ends.append((before, time.perf_counter()))
+    timed = len(ends) - 1
+    assert (ends[-1][0] - ends[0][1]) / timed <= clock.seconds_per_step <= (ends[-1][1] - ends[0][0]) / timed
+    one = objective._StepClock()
+    one.on_train_batch_end(0)
+    assert math.isnan(one.seconds_per_step)  # a single step times nothing (the objective's nanmean skips it)
