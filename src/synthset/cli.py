@@ -77,6 +77,11 @@ def train_gan(args) -> None:
     from synthset.stages import train_gan as stage
 
     params = _params(args)
+    if args.label is not None and args.label not in params.data.labels:
+        shown = ", ".join(str(label) if name == str(label) else f"{label} ({name})"
+                          for label, name in zip(params.data.labels, params.data.class_names, strict=True))
+        raise SynthsetError(f"train-gan {args.dataset} {args.label}: no class {args.label} among {args.dataset}'s "
+                            f"classes in {args.params} ({shown}); give one of them, or none to train every class")
     labels = params.data.labels if args.label is None else [args.label]
     for out in stage.run(params, args.dataset, labels):
         print(f"[gan {args.dataset}] done: {out}")
@@ -227,8 +232,9 @@ def datasets_list(args) -> None:
 
 def datasets_checkout(args) -> None:
     from synthset.catalog import history
-    from synthset.catalog.storage import restore
+    from synthset.catalog.storage import require_empty, restore
 
+    require_empty(Path(args.to))  # also when each set would go into a folder of its own in it
     revision = history.resolve(Path.cwd(), args.rev)
     chosen = history.versions_at(Path.cwd(), revision, args.dataset)
     for version in chosen:

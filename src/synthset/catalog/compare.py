@@ -44,13 +44,13 @@ def _recorded(root: Path, version: history.Version) -> dict[str, float]:
 
 
 def compare(root: Path, rev_a: str, rev_b: str, name: str | None, params_file: Path = Path("params.yaml")) -> Comparison:
-    from synthset.data.archives import first_per_class
-    from synthset.stages.assess import assess_directory
-    from synthset.synthetic import load_synthetic
-
     revisions = history.resolve(root, rev_a), history.resolve(root, rev_b)
     chosen = [history.versions_at(root, revision, name) for revision in revisions]
     names = {v.set.name for v in chosen[0]} & {v.set.name for v in chosen[1]}
+    if not names:
+        held = "; ".join(f"{revision.label} has: {', '.join(v.set.name for v in versions)}"
+                         for revision, versions in zip(revisions, chosen, strict=True))
+        raise SynthsetError(f"{rev_a} and {rev_b} share no synthetic dataset to compare ({held})")
     if len(names) != 1:
         raise SynthsetError(f"name the dataset to compare with --dataset (both revisions have: {', '.join(sorted(names))})")
     (wanted,) = names
@@ -58,6 +58,11 @@ def compare(root: Path, rev_a: str, rev_b: str, name: str | None, params_file: P
     if a.set.name.endswith("-test"):
         raise SynthsetError(f"{wanted}: study 2's test set has no quality metrics to re-score; compare "
                             f"{a.set.dataset}-synthetic, or read both revisions' metrics/study2.json")
+    # Imported once the request is valid: they start TensorFlow, seconds before a refusal would show.
+    from synthset.data.archives import first_per_class
+    from synthset.stages.assess import assess_directory
+    from synthset.synthetic import load_synthetic
+
     params = config.load(params_file, dataset=a.set.dataset)
     labels = (f"A {a.revision.label}", f"B {b.revision.label}")
     now, samples = {}, []

@@ -59,11 +59,20 @@ class Version:
     settings: dict[str, object]   # flattened params of the stages that made it
 
 
+def require_git(root: Path) -> None:
+    """Refuse a directory that is not a git work tree's top: the versions live in its git history
+    (and DVC experiments are git refs)."""
+    if not (Path(root) / ".git").exists():
+        raise SynthsetError(f"{Path(root).resolve()}: not a git repository (no .git/); dataset versions live in its "
+                            "history: run `synthset datasets` in the project root")
+
+
 def open_repo(root: Path):
-    """DVC's repository object for ``root``, or an error that says what is missing."""
+    """DVC's repository object for ``root``, or an error that says what is missing: git, then DVC."""
     from dvc.exceptions import NotDvcRepoError
     from dvc.repo import Repo
 
+    require_git(root)
     try:
         return Repo(str(root))
     except NotDvcRepoError:
@@ -90,9 +99,8 @@ def file_at(root: Path, sha: str, path: str) -> str | None:
 
 def revisions(root: Path) -> list[Revision]:
     """The commits of HEAD's history that changed ``dvc.lock``, oldest first, then every DVC
-    experiment of any baseline (``dvc exp run``), by date."""
-    if not (Path(root) / ".git").exists():
-        raise SynthsetError(f"{root}: not a git repository; dataset versions live in its history")
+    experiment of any baseline (``dvc exp run``), by date. Outside a git and DVC project, refused
+    (``open_repo``) before any is returned."""
     tags = {}  # commit -> tag name; `show-ref -d` also lists what annotated tags point at (name^{})
     for line in git(root, "show-ref", "--tags", "-d", check=False).splitlines():
         sha, ref = line.split(" ", 1)

@@ -80,14 +80,20 @@ class Locator:
         return ", ".join(places) if places else "missing"
 
 
+def require_empty(target: Path) -> None:
+    """Refuse a restore target that holds anything (or is a file): a restore never mixes with other files."""
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise SynthsetError(f"{target}: exists and is not an empty directory; choose a new directory for the "
+                            "restored dataset")
+
+
 def restore(root: Path, sha: str, made: SyntheticSet, md5: str, target: Path) -> Path:
     """Write the version of ``made`` that revision ``sha`` recorded into ``target`` (from the local
     cache, else the default remote), verify its hash, and leave the workspace alone."""
     from dvc.api import DVCFileSystem
 
     target = Path(target)
-    if target.exists() and any(target.iterdir()):
-        raise SynthsetError(f"{target}: exists and is not empty; choose a new directory for the restored dataset")
+    require_empty(target)
     with Locator(root) as locator:
         if not locator.in_cache(md5):
             if not locator.in_remote(md5):
