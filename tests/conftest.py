@@ -1,9 +1,12 @@
-"""Shared fixtures: the project's own params.yaml, and a tiny MNIST-shaped dataset drawn here."""
+"""Shared fixtures: the project's own params.yaml, tiny MNIST- and FIDS30-shaped datasets drawn
+here, and one tiny pipeline run that every end-to-end module reads."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,11 @@ import yaml
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 PROJECT = Path(__file__).resolve().parents[1]
+# A fresh machine has no git identity, and the tests commit (as `dvc exp run` does): give every
+# git the tests start, and every process they start, one of their own.
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "synthset tests", "GIT_AUTHOR_EMAIL": "tests@synthset.invalid",
+                "GIT_COMMITTER_NAME": "synthset tests", "GIT_COMMITTER_EMAIL": "tests@synthset.invalid"}
+os.environ.update(GIT_IDENTITY)
 
 
 def draw_digits(count_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -146,3 +154,96 @@ def team_services():
     finally:
         services.down(home / ".services")
         shutil.rmtree(home, ignore_errors=True)
+
+
+# --- one tiny pipeline for the whole suite -------------------------------------------------------
+
+TINY_MNIST_CLASSES = [0, 1, 2]      # three digits: every stage runs, per-class ones included, in a third of the time
+TINY_FIDS30_CLASSES = ["apples", "limes"]  # apples/1.jpg is CMYK, limes/13.jpg unreadable
+TINY_SSL_LABELS = [30, 60]          # the tiny training split has 40 images per class
+TINY_SWEEP_CLASSES = [2]            # a sweep's trials train one class
+
+
+@dataclass(frozen=True)
+class TinyPipeline:
+    """A committed tiny project (MNIST and FIDS30) after `synthset repro`, on the default SQLite store.
+
+    Read it; never change it: every end-to-end module of the session shares it. A test that runs
+    DVC in it or changes anything works on ``copy()``."""
+
+    root: Path
+    log: str
+    commit: str
+
+    def copy(self, destination: Path) -> Path:
+        """The project, its git history, DVC cache and MLflow store, at ``destination``."""
+        shutil.copytree(self.root, destination, symlinks=True)
+        return destination
+
+    @staticmethod
+    def environment(root: Path) -> tuple[dict[str, str], list[str]]:
+        """The environment of a run in ``root`` (its own mlflow.db) and the `dvc` command."""
+        env, dvc = pipeline_environment()
+        env["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+        return env, dvc
+
+
+def init_repository(root: Path, env: dict[str, str], dvc: list[str]) -> None:
+    run_command(["git", "init", "-q"], root, env)
+    run_command(dvc + ["init", "-q"], root, env)
+
+
+def commit_all(root: Path, env: dict[str, str], message: str) -> str:
+    """Commit everything git sees; the new commit's hash."""
+    run_command(["git", "add", "-A"], root, env)
+    run_command(["git", "commit", "-qm", message], root, env)
+    return run_command(["git", "rev-parse", "HEAD"], root, env).strip()
+
+
+def _build_tiny_pipeline(root: Path) -> TinyPipeline:
+    copy_project(root)
+    write_tiny_mnist(root / "data" / "mnist")
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    raw["scale"] = "tiny"
+    raw["datasets"] = ["mnist", "fids30"]
+    raw["mnist"]["data"]["classes"] = TINY_MNIST_CLASSES
+    raw["mnist"]["sweep"]["classes"] = TINY_SWEEP_CLASSES
+    raw["study2"]["ssl"]["labels"] = TINY_SSL_LABELS
+    raw["fids30"]["data"]["classes"] = TINY_FIDS30_CLASSES
+    raw["fids30"]["data"]["source"] = str(write_tiny_fids30(root.parent / "fids30_download", TINY_FIDS30_CLASSES))
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    env, dvc = TinyPipeline.environment(root)
+    init_repository(root, env, dvc)
+    log = run_command(["synthset", "fetch-fids30"], root, env)  # copies into data/fids30, then `dvc add data`
+    commit = commit_all(root, env, "tiny project")
+    # The README's way: `synthset repro`, every stage forked from its warm server.
+    log += run_command(["synthset", "repro"], root, env)
+    return TinyPipeline(root, log, commit)
+
+
+def built_once(tmp_path_factory, name: str, build) -> dict:
+    """``build(directory)``'s record (a JSON-able dict), built once per test session: the first
+    pytest worker to ask builds it under a file lock in the directory all workers share; the
+    others wait for it, then read the same one."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    directory, record = shared / name, shared / f"{name}.json"
+    with FileLock(str(shared / f"{name}.lock")):
+        if not record.exists():
+            shutil.rmtree(directory, ignore_errors=True)  # a build another worker began and failed
+            directory.mkdir()
+            record.write_text(json.dumps(build(directory)))
+        return json.loads(record.read_text())
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory) -> TinyPipeline:
+    def build(directory: Path) -> dict:
+        (directory / "project").mkdir()
+        pipeline = _build_tiny_pipeline(directory / "project")
+        return {"root": str(pipeline.root), "log": pipeline.log, "commit": pipeline.commit}
+
+    record = built_once(tmp_path_factory, "tiny-pipeline", build)
+    return TinyPipeline(Path(record["root"]), record["log"], record["commit"])

@@ -17,29 +17,35 @@ import mlflow
 import pytest
 import yaml
 
-from conftest import copy_project, pipeline_environment, run_command, write_tiny_mnist
+from conftest import built_once, copy_project, pipeline_environment, run_command, write_tiny_mnist
 
 CLASSES = [0, 1]
 STEPS_PER_EPOCH = 2  # 32 training images per class in batches of 16
-LONG_EPOCHS = 80     # long enough to be caught in the middle
+LONG_EPOCHS = 30     # long enough to be caught in the middle: the tests interrupt after 1-5 epochs
+KILL_AFTER = 5       # epochs a test waits for before it interrupts the training
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def base(tmp_path_factory):
-    """A tiny two-class project whose pipeline ran up to the synthetic set (SQLite store), committed."""
-    root = tmp_path_factory.mktemp("faults") / "project"
-    root.mkdir()
-    copy_project(root)
-    write_tiny_mnist(root / "data" / "mnist")
-    set_params(root, scale="tiny", datasets=["mnist"], **{"mnist.data.classes": CLASSES})
-    env, dvc = pipeline_environment()
-    run_command(["git", "init", "-q"], root, env)
-    run_command(dvc + ["init", "-q"], root, env)
-    run_command(dvc + ["add", "-q", "data"], root, env)
-    run_command(dvc + ["repro", "generate@mnist"], root, env)
-    run_command(["git", "add", "-A"], root, env)
-    run_command(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base"], root, env)
-    return root
+    """A tiny two-class project whose pipeline ran up to the synthetic set (SQLite store), committed;
+    built once for both fault modules (conftest.built_once)."""
+    def build(directory: Path) -> dict:
+        root = directory / "project"
+        root.mkdir()
+        copy_project(root)
+        write_tiny_mnist(root / "data" / "mnist")
+        set_params(root, scale="tiny", datasets=["mnist"], **{"mnist.data.classes": CLASSES})
+        env, dvc = pipeline_environment()
+        env["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+        run_command(["git", "init", "-q"], root, env)
+        run_command(dvc + ["init", "-q"], root, env)
+        run_command(dvc + ["add", "-q", "data"], root, env)
+        run_command(dvc + ["repro", "generate@mnist"], root, env)
+        run_command(["git", "add", "-A"], root, env)
+        run_command(["git", "commit", "-qm", "base"], root, env)  # the identity: conftest.GIT_IDENTITY
+        return {"root": str(root)}
+
+    return Path(built_once(tmp_path_factory, "faults-base", build)["root"])
 
 
 @pytest.fixture

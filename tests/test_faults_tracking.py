@@ -10,7 +10,7 @@ import time
 import mlflow
 import pytest
 
-from faults import (CLASSES, LONG_EPOCHS, STEPS_PER_EPOCH, assert_complete_history, base, epochs_checkpointed,  # noqa: F401 (fixtures)
+from faults import (CLASSES, KILL_AFTER, LONG_EPOCHS, STEPS_PER_EPOCH, assert_complete_history, base, epochs_checkpointed,  # noqa: F401 (fixtures)
                     gan_runs, long_gans, project, run_command, set_params, start, wait_until)
 
 pytestmark = pytest.mark.faults
@@ -29,7 +29,7 @@ def test_tracking_server_stopped_mid_gan_fails_fast_naming_it_and_repro_resumes_
                     for r in runs.values()), default=0) if len(runs) == len(CLASSES) else 0
 
     repro = start(dvc + ["repro", "train_gan@mnist"], root, env)
-    wait_until(lambda: logged_epochs() >= 5, repro, "five epochs on the server", every=0.5)
+    wait_until(lambda: logged_epochs() >= KILL_AFTER, repro, f"{KILL_AFTER} epochs on the server", every=0.5)
     from synthset import services
 
     services._stop_server(running.mlflow_pid)
@@ -37,7 +37,9 @@ def test_tracking_server_stopped_mid_gan_fails_fast_naming_it_and_repro_resumes_
     output, _ = repro.communicate(timeout=120)
     failed_after = time.monotonic() - stopped
     assert repro.returncode != 0
-    assert failed_after < 20, f"took {failed_after:.0f} s to notice"
+    # Failing fast means no retries: MLflow's default (7 retries with back-off) takes minutes; with
+    # retries off, the stage fails at its next logging call, seconds after the stop on an idle machine.
+    assert failed_after < 60, f"took {failed_after:.0f} s to notice"
     assert f"MLflow tracking store {running.tracking_uri} failed during" in output, output[-3000:]
     assert "run `dvc repro` (or the same command) to resume" in output
     assert max(epochs_checkpointed(root, label) for label in CLASSES) < LONG_EPOCHS

@@ -1,6 +1,8 @@
-"""FIDS30's half of study 1: `synthset fetch-fids30` and `dvc repro` on a tiny FIDS30-like download."""
+"""FIDS30's half of study 1, read from the session's tiny pipeline (conftest.tiny_pipeline): `synthset
+fetch-fids30` of a tiny FIDS30-like download, then `synthset repro`."""
 
 import json
+import subprocess
 
 import keras
 import mlflow
@@ -9,37 +11,28 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import copy_project, pipeline_environment, run_command, write_tiny_fids30
+from conftest import TINY_FIDS30_CLASSES as FRUITS
+from conftest import TinyPipeline
 
 pytestmark = pytest.mark.e2e
-FRUITS = ["apples", "limes"]  # generated photos of two classes: apples/1.jpg is CMYK, limes/13.jpg unreadable
 SOURCES = ["real", "augmented", "synthetic", "real_plus_synthetic"]
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    root = copy_project(tmp_path_factory.mktemp("clone"))
-    raw = yaml.safe_load((root / "params.yaml").read_text())
-    raw["scale"] = "tiny"
-    raw["datasets"] = ["fids30"]
-    raw["fids30"]["data"]["classes"] = FRUITS
-    raw["fids30"]["data"]["source"] = str(write_tiny_fids30(root.parent / "fids30_download", FRUITS))
-    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    env, dvc = pipeline_environment()
-    run_command(["git", "init", "-q"], root, env)
-    run_command(dvc + ["init", "-q"], root, env)
-    fetched = run_command(["synthset", "fetch-fids30"], root, env)  # copies into data/fids30, then `dvc add data`
-    # Study 2's stages are MNIST's; FIDS30's chain ends in its study 1 metrics.
-    log = run_command(dvc + ["repro", "evaluate@fids30", "assess_quality@fids30"], root, env)
-    return root, env, dvc, fetched + log
+@pytest.fixture
+def pipeline(tiny_pipeline):
+    env, dvc = TinyPipeline.environment(tiny_pipeline.root)
+    return tiny_pipeline.root, env, dvc, tiny_pipeline.log
 
 
 def test_photos_are_imported_with_hashes_and_recorded_by_dvc(pipeline):
     root, *_ = pipeline
     sums = (root / "data" / "fids30" / "SHA256SUMS").read_text().splitlines()
     assert len(sums) == 12 + 13  # every copied file, the unreadable one too
+    assert sorted(line.split()[1] for line in sums) == sorted(
+        f"{fruit}/{number}.jpg" for fruit, count in zip(FRUITS, (12, 13)) for number in range(1, count + 1))
     data = yaml.safe_load((root / "data.dvc").read_text())["outs"][0]
-    assert data["path"] == "data" and data["nfiles"] == len(sums) + 1
+    mnist_files = len(list((root / "data" / "mnist").iterdir()))
+    assert data["path"] == "data" and data["nfiles"] == len(sums) + 1 + mnist_files  # + SHA256SUMS
 
 
 def test_photos_are_decoded_and_split_per_class(pipeline):
@@ -57,6 +50,14 @@ def test_epochs_are_selected_by_kid_and_the_synthetic_set_is_written(pipeline):
     root, *_ = pipeline
     choice = json.loads((root / "metrics" / "fids30" / "epoch_choice.json").read_text())
     assert choice["metric"] == "kid" and sorted(choice["classes"]) == ["0", "1"]
+    # Each class's epoch has the lowest KID of its curve (the earlier on a tie), recomputed from
+    # the curves file; the synthetic set is drawn from that checkpoint.
+    curves = pd.read_csv(root / "metrics" / "fids30" / "quality_by_epoch.csv")
+    manifest = json.loads((root / "artifacts" / "fids30" / "synthetic" / "manifest.json").read_text())
+    for label, entry in choice["classes"].items():
+        curve = curves[curves["class"] == int(label)]
+        assert entry["epoch"] == curve.loc[curve["kid"] == curve["kid"].min(), "epoch"].min(), label
+        assert manifest["classes"][label]["checkpoint"] == f"generator_epoch_{entry['epoch']:03d}.keras"
     synthetic = json.loads((root / "artifacts" / "fids30" / "synthetic" / "manifest.json").read_text())
     assert {k: v["images"] for k, v in synthetic["classes"].items()} == {"0": 8, "1": 8}
     quality = json.loads((root / "metrics" / "fids30" / "quality.json").read_text())["quality"]["fids30"]
@@ -99,10 +100,9 @@ def test_missing_source_stops_before_any_work_and_says_how_to_get_fids30(pipelin
     raw = yaml.safe_load((root / "params.yaml").read_text())
     raw["fids30"]["data"]["source"] = str(tmp_path / "nowhere")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    import subprocess
-
-    result = subprocess.run(["synthset", "--params", str(tmp_path / "params.yaml"), "fetch-fids30", "--no-dvc"],
-                            cwd=root, env=env, capture_output=True, text=True)
-    assert result.returncode != 0
-    assert "nowhere" in result.stderr and "vicos.si" in result.stderr.lower()
+    result = subprocess.run(["synthset", "fetch-fids30", "--no-dvc"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True)
+    assert result.returncode == 2
+    assert f"{tmp_path / 'nowhere'}" in result.stderr and "vicos.si" in result.stderr.lower()
     assert "remove fids30 from `datasets`" in result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["params.yaml"]  # nothing written

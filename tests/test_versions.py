@@ -83,3 +83,22 @@ def test_same_settings_same_gan_version(project):
         if attempt == 0:
             time.sleep(2.1)
     assert hashes[0] == hashes[1]
+
+
+def test_git_commit_names_head_and_says_dirty_only_when_a_tracked_file_changed(tmp_path, monkeypatch):
+    """The ``synthset.git_commit`` tag of every run: HEAD's hash, ``-dirty`` when a tracked file
+    differs from it (an untracked file does not count), ``unknown`` outside git."""
+    from synthset.versions import git_commit
+
+    monkeypatch.chdir(tmp_path)
+    assert git_commit() == "unknown"
+    subprocess.run(["git", "init", "-q"], check=True)
+    (tmp_path / "params.yaml").write_text("seed: 0\n")
+    subprocess.run(["git", "add", "params.yaml"], check=True)
+    subprocess.run(["git", "commit", "-qm", "first"], check=True)  # the identity: conftest.GIT_IDENTITY
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    assert git_commit() == head
+    (tmp_path / "notes.txt").write_text("untracked")
+    assert git_commit() == head
+    (tmp_path / "params.yaml").write_text("seed: 1\n")
+    assert git_commit() == f"{head}-dirty"

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,8 @@ LIGHT = ("synthset.cli", "synthset.config")  # enough for `check-params`, withou
 
 @pytest.fixture(scope="module")
 def light_server():
-    with warm.server(LIGHT) as env:
-        yield env[warm.SOCKET_ENV]
+    with warm.server(LIGHT) as server:
+        yield server
 
 
 @pytest.fixture
@@ -30,14 +31,14 @@ def params_dir(tmp_path, monkeypatch):
 
 
 def test_a_command_runs_in_a_warm_child_on_the_callers_streams_and_directory(light_server, params_dir, monkeypatch, capfd):
-    monkeypatch.setenv(warm.SOCKET_ENV, light_server)
+    monkeypatch.setenv(warm.SOCKET_ENV, light_server.env[warm.SOCKET_ENV])
     assert warm.run_in_server(["check-params"]) == 0  # not None: the server ran it
     out, _ = capfd.readouterr()
     assert out.strip() == "params.yaml: valid"  # written by the child to this process's own stdout
 
 
 def test_the_childs_errors_and_exit_status_come_back(light_server, params_dir, monkeypatch, capfd):
-    monkeypatch.setenv(warm.SOCKET_ENV, light_server)
+    monkeypatch.setenv(warm.SOCKET_ENV, light_server.env[warm.SOCKET_ENV])
     (params_dir / "params.yaml").write_text("seed: [not, a, number]\n")
     assert warm.run_in_server(["check-params"]) == 2
     assert "params.yaml" in capfd.readouterr().err
@@ -47,7 +48,7 @@ def test_the_childs_errors_and_exit_status_come_back(light_server, params_dir, m
 
 def test_the_child_gets_the_callers_arguments_and_environment_not_the_servers(light_server, params_dir, monkeypatch,
                                                                               capfd):
-    monkeypatch.setenv(warm.SOCKET_ENV, light_server)
+    monkeypatch.setenv(warm.SOCKET_ENV, light_server.env[warm.SOCKET_ENV])
     (params_dir / "other.yaml").write_text((params_dir / "params.yaml").read_text())
     assert warm.run_in_server(["--params", "other.yaml", "check-params"]) == 0
     assert "other.yaml: valid" in capfd.readouterr().out
@@ -64,12 +65,19 @@ def test_without_a_reachable_server_the_command_runs_cold(tmp_path, monkeypatch)
 
 
 def test_the_cli_goes_through_the_server_and_falls_back_when_it_is_gone(light_server, params_dir):
-    env = {**os.environ, warm.SOCKET_ENV: light_server}
+    env = {**os.environ, warm.SOCKET_ENV: light_server.env[warm.SOCKET_ENV]}
+    served_before = len(light_server.served)
     warm_run = subprocess.run([sys.executable, "-m", "synthset", "check-params"], env=env, capture_output=True, text=True)
     env[warm.SOCKET_ENV] = str(params_dir / "gone")
     cold_run = subprocess.run([sys.executable, "-m", "synthset", "check-params"], env=env, capture_output=True, text=True)
     assert warm_run.returncode == cold_run.returncode == 0
     assert warm_run.stdout == cold_run.stdout == "params.yaml: valid\n"
+    # The server counted the first command only (its line reaches the launcher's reader thread).
+    for _ in range(100):
+        if len(light_server.served) > served_before:
+            break
+        time.sleep(0.05)
+    assert light_server.served[served_before:] == [["check-params"]]
 
 
 def test_fork_only_while_tensorflow_and_mlflow_are_unstarted(tmp_path):
@@ -127,3 +135,29 @@ def test_forked_workers_train_the_same_weights_as_spawned_ones(monkeypatch):
     assert [re.search(r"start method: (\w+)", runs[how].stderr.decode())[1] for how in ("warm", "cold")] == [
         "fork", "spawn"]
     assert runs["warm"].stdout == runs["cold"].stdout
+
+
+def test_repro_counts_the_stages_that_started_warm_and_names_the_cold_ones(tmp_path, monkeypatch):
+    """`synthset repro`'s closing line comes from the warm server's own count: of a `synthset`
+    stage and a plain-Python one, only the first is run by the server, so one started cold."""
+    import yaml
+
+    from synthset import repro
+
+    stages = {"check": {"cmd": "synthset check-params > checked.txt", "deps": ["params.yaml"], "outs": ["checked.txt"]},
+              "build": {"cmd": "python -c \"open('built.txt', 'w').write('built')\"", "deps": ["checked.txt"],
+                        "outs": ["built.txt"]}}
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
+    shutil.copy(PROJECT / "params.yaml", tmp_path / "params.yaml")
+    for command in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
+        subprocess.run(command, cwd=tmp_path, check=True)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    steps = repro.reproduce(jobs=1, preload=LIGHT)
+    assert (tmp_path / "checked.txt").read_text() == "params.yaml: valid\n"
+    assert steps.ran == ["check", "build"] and steps.warm == 1
+    assert repro.describe(steps, 1) == "pipeline up to date: 2 stages, 2 ran, up to 1 at once, 1 of them started cold"
+    again = repro.reproduce(jobs=1, preload=LIGHT)
+    assert again.ran == [] and again.warm == 0
+    assert repro.describe(again, None) == ("pipeline up to date: 2 stages, 0 ran, up to one per core at once, "
+                                           "every one started warm")

@@ -176,9 +176,7 @@ def repro(args) -> None:
     _params(args)  # a broken params.yaml is named before any stage starts
     if args.jobs is not None and args.jobs < 1:
         raise SynthsetError(f"--jobs {args.jobs}: give at least 1 stage at once")
-    steps = pipeline.reproduce(jobs=args.jobs)
-    print(f"pipeline up to date: {len(steps.order)} stages, up to {args.jobs or 'one per core'} at once, "
-          "every stage started warm")
+    print(pipeline.describe(pipeline.reproduce(jobs=args.jobs), args.jobs))
 
 
 def sweep(args) -> int:

@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from synthset import parallel, warm
 from synthset.errors import SynthsetError
@@ -37,6 +37,8 @@ class Plan:
 
     order: list[str]
     needs: dict[str, set[str]]
+    ran: list[str] = field(default_factory=list)   # the stages DVC found out of date and ran
+    warm: int = 0                                   # the commands the warm server ran for them
 
 
 def plan(root: str = ".") -> Plan:
@@ -67,6 +69,7 @@ class _Stages:
     def __init__(self, env: dict[str, str], root: str, width: int):
         self.env, self.root, self.width = env, root, width
         self.running: dict[str, tuple[subprocess.Popen, threading.Thread]] = {}
+        self.ran: list[str] = []
 
     def start(self, stage: str) -> None:
         process = subprocess.Popen(_dvc_repro(stage), env=self.env, cwd=self.root, text=True, bufsize=1,
@@ -77,6 +80,8 @@ class _Stages:
 
     def _relay(self, stage: str, process: subprocess.Popen) -> None:
         for line in process.stdout:
+            if line.startswith("Running stage '"):
+                self.ran.append(stage)
             sys.stdout.write(f"{stage:<{self.width}} | {line}")
             sys.stdout.flush()
 
@@ -107,6 +112,15 @@ class _Stages:
                     member.send_signal(signum)
 
 
+def describe(steps: Plan, jobs: int | None) -> str:
+    """The closing line of ``synthset repro``: how many stages ran, and whether each started warm
+    (counted by the warm server, not assumed)."""
+    cold = len(steps.ran) - steps.warm
+    started = f"{cold} of them started cold" if cold > 0 else "every one started warm"
+    return (f"pipeline up to date: {len(steps.order)} stages, {len(steps.ran)} ran, up to {jobs or 'one per core'} "
+            f"at once, {started}")
+
+
 def reproduce(root: str = ".", jobs: int | None = None, preload: Sequence[str] = warm.PRELOAD) -> Plan:
     """Bring the whole pipeline up to date, ``jobs`` stages at a time (default: one per core),
     every stage process forked from one warm server that imported ``preload``.
@@ -118,8 +132,8 @@ def reproduce(root: str = ".", jobs: int | None = None, preload: Sequence[str] =
     steps = plan(root)
     jobs = jobs or parallel.cores()
     pending, done, failed = list(steps.order), set(), []
-    with warm.server(preload) as env:
-        stages = _Stages(env, root, max(map(len, steps.order)))
+    with warm.server(preload) as server:
+        stages = _Stages(server.env, root, max(map(len, steps.order)))
         previous = signal.signal(signal.SIGTERM, lambda signum, frame: stages.signal_all(signum))
         try:
             while pending or stages.running:
@@ -142,6 +156,7 @@ def reproduce(root: str = ".", jobs: int | None = None, preload: Sequence[str] =
             raise
         finally:
             signal.signal(signal.SIGTERM, previous)
+    steps = replace(steps, ran=stages.ran, warm=len(server.served))
     if failed:
         raise SynthsetError(f"stage {', '.join(failed)} failed or was stopped (its lines are prefixed with its name "
                             "above); run `synthset repro` again to resume")

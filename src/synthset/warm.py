@@ -29,9 +29,11 @@ import tempfile
 import threading
 import traceback
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SOCKET_ENV = "SYNTHSET_WARM_SOCKET"
+SERVED = "served"  # the server's line for each command it forked a child for
 # What a stage or its workers import before their first useful work, imported once by the server:
 # the libraries, the CLI, every stage module (``.*``: each module of the package, so a new stage is
 # included) and the trainers and report the stages import lazily.
@@ -127,6 +129,7 @@ def serve(path: str, modules: Sequence[str] = PRELOAD) -> None:
             if os.fork() == 0:
                 listener.close()
                 _run_child(connection, fds, request)  # never returns
+            print(SERVED, json.dumps(request["argv"]), flush=True)  # counted by the launcher (`server`)
             for fd in fds:
                 os.close(fd)
 
@@ -184,24 +187,43 @@ def _stop_when_caller_goes(connection: socket.socket) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
+@dataclass
+class Server:
+    """A running warm server: the environment its clients need (this process's plus
+    ``SYNTHSET_WARM_SOCKET``) and the command lines it has forked a child for, so far."""
+
+    env: dict[str, str]
+    served: list[list[str]] = field(default_factory=list)
+
+
 @contextlib.contextmanager
-def server(modules: Sequence[str] = PRELOAD) -> Iterator[dict[str, str]]:
-    """A warm server that imported ``modules``, for the duration of the block; yields the
-    environment its clients need (this one plus ``SYNTHSET_WARM_SOCKET``)."""
+def server(modules: Sequence[str] = PRELOAD) -> Iterator[Server]:
+    """A warm server that imported ``modules``, for the duration of the block."""
     import subprocess
 
     directory = Path(tempfile.mkdtemp(prefix="synthset-warm-"))  # private (0700): only this user connects
     path = str(directory / "socket")
     process = subprocess.Popen([sys.executable, "-m", "synthset.warm", path, *modules], stdout=subprocess.PIPE,
                                text=True)
+    running, ready = Server({**os.environ, SOCKET_ENV: path}), ""
+
+    def count_served() -> None:
+        for line in process.stdout:
+            if line.startswith(f"{SERVED} "):
+                running.served.append(json.loads(line.removeprefix(f"{SERVED} ")))
+
     try:
         ready = process.stdout.readline().strip()
         if ready != "ready":
             raise RuntimeError(f"the warm server did not start (exit status {process.wait()}); see its output above")
-        yield {**os.environ, SOCKET_ENV: path}
+        counter = threading.Thread(target=count_served, daemon=True)
+        counter.start()
+        yield running
     finally:
         process.terminate()
         process.wait()
+        if ready == "ready":
+            counter.join(10)
         with contextlib.suppress(OSError):
             os.unlink(path)
         with contextlib.suppress(OSError):
