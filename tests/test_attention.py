@@ -47,6 +47,33 @@ def test_saliency_of_a_linear_model_is_its_class_weights():
     assert maps["grad_cam"].shape == (2, 4, 4) and maps["grad_cam"].min() >= 0 and maps["grad_cam"].max() <= 1
 
 
+def test_grad_cam_weighs_the_features_by_the_asked_classs_gradient():
+    """A planted model: the conv layer passes the image's two channels through, class 0's logit is
+    the sum of feature channel 0 and class 1's the sum of channel 1. Class 0's Grad-CAM weights are
+    then (1/16, 0), so its map is image channel 0 (bright in the top half) scaled to peak 1; class
+    1's is channel 1 (the bottom half). The same image asked for each class gives each class's map.
+    """
+    image = keras.Input((4, 4, 2))
+    conv = keras.layers.Conv2D(2, 1, use_bias=False, name="conv_1")
+    head = keras.layers.Dense(2, activation="softmax", name="class_probabilities")
+    model = keras.Model(image, head(keras.layers.Flatten()(conv(image))))
+    conv.set_weights([np.eye(2, dtype=np.float32).reshape(1, 1, 2, 2)])
+    kernel = np.zeros((4 * 4 * 2, 2), np.float32)  # Flatten's order: (row, column, channel)
+    kernel[0::2, 0] = 1.0
+    kernel[1::2, 1] = 1.0
+    head.set_weights([kernel, np.zeros(2, np.float32)])
+
+    top, bottom = np.zeros((4, 4)), np.zeros((4, 4))
+    top[:2] = [[1, 2, 3, 4], [5, 6, 7, 8]]
+    bottom[2:] = [[8, 6, 4, 2], [2, 2, 2, 2]]
+    pixels = np.stack([top, bottom], axis=-1)[None].repeat(2, axis=0)
+
+    maps = attention.attention_maps(model, pixels, np.array([0, 1]), "conv_1")
+
+    np.testing.assert_allclose(maps["grad_cam"][0], top / 8, atol=1e-6)
+    np.testing.assert_allclose(maps["grad_cam"][1], bottom / 8, atol=1e-6)
+
+
 def test_rank_correlation_is_spearmans_per_map_and_zero_for_a_constant_map():
     rng = np.random.default_rng(1)
     first, second = rng.random((5, 6, 6)), rng.random((5, 6, 6))

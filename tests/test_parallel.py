@@ -23,11 +23,18 @@ def _fail_on(label):
     return label
 
 
+def _five_cores(monkeypatch):
+    """This process may run on 5 cores (its affinity mask), whatever the machine has."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4})
+
+
 def test_results_come_back_in_order_from_workers_with_their_share_of_the_cores(monkeypatch):
+    """5 cores shared by 2 workers: 2 threads each (the odd core is left over, never over-booked)."""
+    _five_cores(monkeypatch)
     monkeypatch.setenv("SYNTHSET_WORKERS", "2")
     results = parallel.run_tasks(_threads_and_pid, [(label,) for label in range(5)])
     assert [label for label, _, _ in results] == list(range(5))
-    assert {threads for _, threads, _ in results} == {str(max(1, parallel.cores() // 2))}
+    assert {threads for _, threads, _ in results} == {"2"}
     assert os.getpid() not in {pid for _, _, pid in results}  # never in the stage's own process
     assert len({pid for _, _, pid in results}) <= 2
 
@@ -46,10 +53,22 @@ def test_a_bad_worker_count_is_refused_by_name(monkeypatch, value):
 
 
 def test_worker_count_never_exceeds_the_tasks(monkeypatch):
+    _five_cores(monkeypatch)
+    assert parallel.cores() == 5  # the cores this process may use, not the machine's
     monkeypatch.setenv("SYNTHSET_WORKERS", "8")
     assert parallel.worker_count(3) == 3
+    assert parallel.worker_count(100) == 8
     monkeypatch.delenv("SYNTHSET_WORKERS")
-    assert parallel.worker_count(100) == parallel.cores()
+    assert parallel.worker_count(100) == 5  # one per core by default
+    assert parallel.worker_count(2) == 2
+
+
+def test_a_worker_gets_at_least_one_thread(monkeypatch):
+    """3 workers on 2 cores: 2 // 3 is 0, but each worker still gets one thread."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setenv("SYNTHSET_WORKERS", "3")
+    results = parallel.run_tasks(_threads_and_pid, [(label,) for label in range(3)])
+    assert {threads for _, threads, _ in results} == {"1"}
 
 
 def test_sigterm_to_the_stage_stops_every_worker(tmp_path):

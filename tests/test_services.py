@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -11,9 +12,11 @@ import mlflow
 import numpy as np
 import optuna
 import pytest
+import sqlalchemy
 
 from synthset import services
 from synthset.errors import SynthsetError
+from synthset.tuning.storage import open_storage
 
 # The services' own life cycle is in the fault suite (`-m faults`); the default suite runs the MNIST
 # pipeline and a sweep against them (test_pipeline_e2e.py).
@@ -33,8 +36,14 @@ def test_runs_artifacts_and_studies_outlive_down_and_up(team_services, tmp_path)
     services.down(directory)
     up, text = services.status(directory)
     assert not up and "PostgreSQL   stopped" in text and "MLflow       stopped" in text
-    with pytest.raises(Exception):
+    # Stopped, not broken: the database refuses connections at its address, and the project's storage
+    # opener names the URL it could not reach.
+    refused = rf'(?s)connection to server at "127.0.0.1", port {running.postgres_port} failed: Connection refused'
+    with pytest.raises(sqlalchemy.exc.OperationalError, match=refused):
         optuna.load_study(study_name="shared", storage=running.optuna_storage)
+    with pytest.raises(SynthsetError, match=rf"^study storage {re.escape(running.optuna_storage)} is unreachable: "
+                                            rf"OperationalError: .*{refused[4:]}"):
+        open_storage(running.optuna_storage, None, workers=1)
 
     again = services.up(running, directory)
     assert again.tracking_uri == running.tracking_uri and again.mlflow_pid != running.mlflow_pid

@@ -1,4 +1,6 @@
-import time
+import http.server
+import os
+import threading
 
 import mlflow
 import pytest
@@ -6,14 +8,58 @@ import pytest
 from synthset import tracking
 from synthset.errors import SynthsetError
 
+_HTTP_SETTINGS = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")
+
+
+def _unset(monkeypatch, *names):
+    """Unset ``names`` for this test only: whatever the code under test sets is undone afterwards."""
+    for name in names:
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+
 
 def test_unreachable_server_fails_fast_with_its_address(monkeypatch):
+    """Fast without a clock: no retries and a 10 s answer limit (MLflow's defaults are 7 retries
+    with exponential back-off, minutes against a dead server, and 120 s per request)."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
-    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
-    started = time.monotonic()
+    _unset(monkeypatch, *_HTTP_SETTINGS)
     with pytest.raises(SynthsetError, match=r"(?s)http://127.0.0.1:9 is unreachable.*unset it"):
         tracking.connect()
-    assert time.monotonic() - started < 30
+    assert {name: os.environ[name] for name in _HTTP_SETTINGS} == {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+
+
+def test_a_failing_server_is_asked_once_not_retried(monkeypatch):
+    """A server that answers 503 (which MLflow retries) is asked exactly once: counted, not timed."""
+    asked = []
+
+    class Unavailable(http.server.BaseHTTPRequestHandler):
+        def _refuse(self):
+            asked.append(self.path)
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST = _refuse
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        uri = f"http://127.0.0.1:{server.server_port}"
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        _unset(monkeypatch, *_HTTP_SETTINGS)
+        # Were the code to retry, no back-off: the test then fails on the count, at once.
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "0")
+        with pytest.raises(SynthsetError, match=rf"MLflow tracking store {uri} is unreachable: "):
+            tracking.connect()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert asked == ["/api/2.0/mlflow/experiments/search"]
 
 
 def test_default_store_is_sqlite_in_the_project(monkeypatch, tmp_path):

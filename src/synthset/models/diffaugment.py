@@ -66,7 +66,10 @@ def cutout(images, seed_generator, ratio: float = 0.5):
     centre_x = keras.random.randint((count, 1, 1), 0, width, seed=seed_generator)
     y = ops.reshape(ops.arange(height), (1, height, 1))
     x = ops.reshape(ops.arange(width), (1, 1, width))
-    inside = ops.logical_and(ops.abs(y - centre_y) < half_h, ops.abs(x - centre_x) < half_w)
+    # Rows centre - half .. centre + half - 1: exactly 2 * half of them (|y - centre| < half gave one fewer).
+    inside_y = ops.logical_and(y >= centre_y - half_h, y < centre_y + half_h)
+    inside_x = ops.logical_and(x >= centre_x - half_w, x < centre_x + half_w)
+    inside = ops.logical_and(inside_y, inside_x)
     return images * ops.expand_dims(1.0 - ops.cast(inside, images.dtype), -1)
 
 
