@@ -133,8 +133,9 @@ class GAN(keras.Model):
         return self.ema_generator if self.ema_generator is not None else self.generator
 
     def _update_average(self) -> None:
-        # TensorFlow's ExponentialMovingAverage(num_updates): the decay grows from 0.1 towards
-        # ema_decay, so after a few dozen steps the average no longer remembers the random start.
+        # TensorFlow's ExponentialMovingAverage(num_updates): the decay grows from 2/11 (the step
+        # count is read after the first update) towards ema_decay, so after a few dozen steps the
+        # average no longer remembers the random start.
         step = ops.cast(self.g_optimizer.iterations, "float32")
         decay = ops.minimum(self.ema_decay, (1.0 + step) / (10.0 + step))
         for average, weight in zip(self.ema_generator.weights, self.generator.weights, strict=True):
