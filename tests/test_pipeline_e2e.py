@@ -199,6 +199,50 @@ def test_quality_metrics_and_epoch_choice_come_from_the_pipeline(pipeline):
         assert manifest["classes"][label]["checkpoint"] == f"generator_epoch_{entry['epoch']:03d}.keras"
 
 
+def test_a_conditional_gan_goes_through_selection_generation_and_the_classifier(own_copy):
+    """`mnist.gan.kind: conditional`: one GAN for every class, whose per-class views the rest of the
+    chain reads as it reads the per-class GANs: each class's chosen checkpoint draws its images, the
+    set is logged on the conditional run that made it, and the CNN trains on it."""
+    import keras
+
+    from synthset.synthetic import sample
+    from synthset.versions import dvc_md5, file_md5
+
+    root, env, dvc = own_copy
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    raw["mnist"]["gan"]["kind"] = "conditional"
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    log = _run(dvc + ["repro", "train_cnn_on_synthetic@mnist"], root, env)
+    assert re.findall(r"Running stage '([^']+)'", log) == [
+        "train_gan@mnist", "select_epochs@mnist", "generate@mnist", "train_cnn_on_synthetic@mnist"]
+
+    choice = json.loads((root / "metrics" / "mnist" / "epoch_choice.json").read_text())
+    manifest = json.loads((root / "artifacts" / "mnist" / "synthetic" / "manifest.json").read_text())
+    for label in CLASSES:
+        checkpoint = (root / "artifacts" / "mnist" / "gan" / str(label) / "checkpoints"
+                      / f"generator_epoch_{choice['classes'][str(label)]['epoch']:03d}.keras")
+        entry = manifest["classes"][str(label)]
+        assert entry["checkpoint"] == checkpoint.name and entry["generator_md5"] == file_md5(checkpoint)
+        with np.load(root / "artifacts" / "mnist" / "synthetic" / f"class_{label}.npz") as archive:
+            drawn = archive["images"]
+        view = keras.saving.load_model(checkpoint, compile=False)  # the class's view: noise in, digits out
+        expected = sample(view, len(drawn), raw["gan"]["latent_dim"], seed=(raw["seed"], label, 0),
+                          batch_size=raw["generate"]["batch_size"])
+        assert np.array_equal(drawn, expected), label
+
+    client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+    experiment = client.get_experiment_by_name("synthset-mnist")
+    [conditional] = client.search_runs([experiment.experiment_id], "attributes.run_name = 'mnist-gan-conditional'")
+    assert conditional.info.status == "FINISHED"
+    generated = {put.dataset.digest for put in conditional.inputs.dataset_inputs
+                 if any(t.key == "mlflow.data.context" and t.value == "generated" for t in put.tags)}
+    assert dvc_md5(root / "artifacts" / "mnist" / "synthetic") in generated
+    # The CNN trained on this set: its saved model's validation accuracy is its curves' last value.
+    cnn = root / "artifacts" / "mnist" / "classifier" / "synthetic" / f"model_seed_{raw['seed']}.keras"
+    assert accuracy_of(cnn, *split_of(root, "validation")) == pytest.approx(
+        pd.read_csv(root / "metrics" / "mnist" / "classifier" / "synthetic.csv")["val_accuracy"].iloc[-1], abs=1e-5)
+
+
 def test_generated_dataset_is_a_dvc_output(pipeline):
     root, *_ = pipeline
     lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
@@ -468,7 +512,9 @@ def test_exp_run_set_param_runs_that_value_or_is_refused_naming_the_key_that_dec
     # The stages upstream of the target that read the setting run too: epoch selection scores KID.
     assert re.findall(r"Running stage '([^']+)'", log) == ["select_epochs@mnist", "assess_quality@mnist"]
     with Repo(str(root)) as repo:
-        diff = repo.params.diff()
+        result = repo.params.diff()  # `dvc params diff`: HEAD against the workspace
+    assert not any(result.get("errors", {}).values()), result["errors"]
+    diff = result["diff"]
     assert list(diff) == ["params.yaml"] and list(diff["params.yaml"]) == ["quality.kid_subsets"]
     assert {key: diff["params.yaml"]["quality.kid_subsets"][key] for key in ("old", "new")} == {"old": 50, "new": 20}
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
