@@ -247,3 +247,15 @@ def tiny_pipeline(tmp_path_factory) -> TinyPipeline:
 
     record = built_once(tmp_path_factory, "tiny-pipeline", build)
     return TinyPipeline(Path(record["root"]), record["log"], record["commit"])
+
+
+@pytest.fixture(scope="session")
+def warm_start() -> dict[str, str]:
+    """What `synthset repro` gives its stages, for an end-to-end test's own commands: a warm server
+    (synthset.warm) that every `synthset` process started with these variables is forked from,
+    instead of importing TensorFlow and MLflow itself. Not for the fault suite, whose signals must
+    reach real processes."""
+    from synthset import warm
+
+    with warm.server() as server:
+        yield {warm.SOCKET_ENV: server.env[warm.SOCKET_ENV]}

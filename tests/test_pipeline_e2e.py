@@ -34,11 +34,12 @@ def pipeline(tiny_pipeline):
 
 
 @pytest.fixture
-def own_copy(tiny_pipeline, tmp_path):
-    """A copy of the shared run for a test that runs DVC in it or changes it."""
+def own_copy(tiny_pipeline, tmp_path, warm_start):
+    """A copy of the shared run for a test that runs DVC in it or changes it; its `synthset`
+    commands start warm, as under `synthset repro`."""
     root = tiny_pipeline.copy(tmp_path / "project")
     env, dvc = TinyPipeline.environment(root)
-    return root, env, dvc
+    return root, {**env, **warm_start}, dvc
 
 
 def test_synthset_repro_ran_every_stage_and_each_started_warm(pipeline):

@@ -28,7 +28,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
+def prepared(tmp_path_factory, warm_start):
     """A tiny project whose real splits and feature network exist: what every sweep reads."""
     root = copy_project(tmp_path_factory.mktemp("sweep-project"))
     write_tiny_mnist(root / "data" / "mnist")
@@ -39,7 +39,7 @@ def prepared(tmp_path_factory):
         text = text.replace(old, new)
     (root / "params.yaml").write_text(text)
     env, _ = pipeline_environment()
-    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    env.update(MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}", **warm_start)
     for command in (["prepare", "mnist"], ["train-features", "mnist"]):
         run_command([_synthset(), *command], root, env)
     (root / "mlflow.db").unlink(missing_ok=True)  # each test starts with an empty store
@@ -93,11 +93,11 @@ def assert_exact_total(study: optuna.Study, n_trials: int) -> None:
 # --- one sweep, looked at from every side -------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def swept(prepared, tmp_path_factory):
+def swept(prepared, tmp_path_factory, warm_start):
     root = tmp_path_factory.mktemp("swept") / "project"
     shutil.copytree(prepared, root)
     env, dvc = pipeline_environment()
-    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    env.update(MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}", **warm_start)
     log = run_command(sweep_command("tiny", 6), root, env)
     return root, env, dvc, log
 
