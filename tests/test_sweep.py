@@ -62,6 +62,14 @@ def project(prepared, tmp_path):
     return root, env
 
 
+@pytest.fixture
+def warm_project(project, warm_start):
+    """The project, its `synthset` commands started warm (the default suite's; the fault tests
+    signal real processes and use ``project``)."""
+    root, env = project
+    return root, {**env, **warm_start}
+
+
 def sweep_command(study: str, n_trials: int, workers: int = 1, storage: str | None = None) -> list[str]:
     command = [_synthset(), "sweep", "mnist", "--study", study, "--n-trials", str(n_trials), "--workers", str(workers)]
     return command + (["--storage", storage] if storage else [])
@@ -381,8 +389,8 @@ def test_sweeps_page_renders_in_headless_chromium(swept, tmp_path):
         server.shutdown()
 
 
-def test_two_objectives_give_a_pareto_front_without_pruning(project):
-    root, env = project
+def test_two_objectives_give_a_pareto_front_without_pruning(warm_project):
+    root, env = warm_project
     text = (root / "params.yaml").read_text()
     (root / "params.yaml").write_text(text.replace("objectives: quality ", "objectives: quality_and_speed ", 1))
     log = run_command(sweep_command("speed", 2), root, env)
@@ -539,18 +547,18 @@ def test_sigterm_stops_every_worker_leaves_nothing_running_and_the_study_continu
     assert "RUNNING" not in statuses.values()
 
 
-def test_a_sweep_of_no_trials_or_no_workers_is_refused_before_any_study_exists(project):
-    root, env = project
+def test_a_sweep_of_no_trials_or_no_workers_is_refused_before_any_study_exists(warm_project):
+    root, env = warm_project
     for trials, workers in ((0, 1), (1, 0)):
         assert _refused(sweep_command("none", trials, workers), root, env) == (
             f"synthset: error: --n-trials ({trials}) and --workers ({workers}) must be at least 1")
     assert not (root / "sweeps").exists()  # no journal, no study
 
 
-def test_the_conditional_gan_is_refused_naming_the_setting(project):
+def test_the_conditional_gan_is_refused_naming_the_setting(warm_project):
     """A sweep tunes the per-class GANs only (tuning.objective.load_data): with
     `mnist.gan.kind: conditional` it is refused before any study or trial exists."""
-    root, env = project
+    root, env = warm_project
     text = (root / "params.yaml").read_text()
     assert text.count("kind: per_class             #") == 1
     (root / "params.yaml").write_text(text.replace("kind: per_class             #", "kind: conditional           #"))
@@ -562,8 +570,8 @@ def test_the_conditional_gan_is_refused_naming_the_setting(project):
     assert experiment is None  # no study run either
 
 
-def test_an_unreachable_database_is_named_before_any_work(project):
-    root, env = project
+def test_an_unreachable_database_is_named_before_any_work(warm_project):
+    root, env = warm_project
     result = subprocess.run(sweep_command("x", 2, storage="postgresql://me:secret@127.0.0.1:1/none"), cwd=root,
                             env=env, capture_output=True, text=True)
     assert result.returncode == 2
