@@ -17,7 +17,8 @@ import mlflow
 import pytest
 import yaml
 
-from conftest import built_once, copy_project, pipeline_environment, run_command, write_tiny_mnist
+from conftest import (built_once, commit_all, copy_project, init_repository, pipeline_environment, run_command,
+                      write_tiny_mnist)
 
 CLASSES = [0, 1]
 STEPS_PER_EPOCH = 2  # 32 training images per class in batches of 16
@@ -37,12 +38,10 @@ def base(tmp_path_factory):
         set_params(root, scale="tiny", datasets=["mnist"], **{"mnist.data.classes": CLASSES})
         env, dvc = pipeline_environment()
         env["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
-        run_command(["git", "init", "-q"], root, env)
-        run_command(dvc + ["init", "-q"], root, env)
+        init_repository(root, env, dvc)
         run_command(dvc + ["add", "-q", "data"], root, env)
         run_command(dvc + ["repro", "generate@mnist"], root, env)
-        run_command(["git", "add", "-A"], root, env)
-        run_command(["git", "commit", "-qm", "base"], root, env)  # the identity: conftest.GIT_IDENTITY
+        commit_all(root, env, "base")
         return {"root": str(root)}
 
     return Path(built_once(tmp_path_factory, "faults-base", build)["root"])

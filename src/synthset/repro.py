@@ -100,7 +100,7 @@ class _Stages:
         """Signal each running ``dvc repro`` and every process under it: DVC does not pass SIGTERM
         on to its stage's command (it dies at once), which would run on unseen, holding the pipe
         whose end the relay waits for."""
-        import psutil  # a dependency of DVC
+        import psutil
 
         for process, _ in self.running.values():
             try:
