@@ -36,8 +36,11 @@ SOCKET_ENV = "SYNTHSET_WARM_SOCKET"
 SERVED = "served"  # the server's line for each command it forked a child for
 # What a stage or its workers import before their first useful work, imported once by the server:
 # the libraries, the CLI, every stage module (``.*``: each module of the package, so a new stage is
-# included) and the trainers and report the stages import lazily.
-PRELOAD = ("tensorflow", "keras", "mlflow", "pandas", "scipy.linalg", "synthset.cli", "synthset.tracking",
+# included) and the trainers and report the stages import lazily. MLflow's SQL store module (not an
+# engine: that would be shared) costs each process half a second to import, and every stage and
+# worker opens the store.
+PRELOAD = ("tensorflow", "keras", "mlflow", "mlflow.store.tracking.sqlalchemy_store", "pandas", "scipy.linalg",
+           "synthset.cli", "synthset.tracking",
            "synthset.stages.*", "synthset.training.gan", "synthset.training.classifier",
            "synthset.training.callbacks", "synthset.report.build")
 _MESSAGE_LIMIT = 1 << 20
