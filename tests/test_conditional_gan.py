@@ -2,14 +2,10 @@
 generator views every per-class stage reads like a per-class GAN's generators."""
 
 import keras
-import mlflow
 import numpy as np
-import yaml
 
 from conftest import draw_digits
-from synthset import paths
 from synthset.models.gan import class_generator
-from synthset.synthetic import kept_checkpoints, sample
 from synthset.training.gan import train_gan
 
 
@@ -57,32 +53,3 @@ def test_a_conditional_gan_learns_from_labelled_batches(tiny_params):
         assert not np.allclose(class_rows[label], initial.class_rows[label]), label
     np.testing.assert_array_equal(embedding[5:], initial.embedding[5:])
     np.testing.assert_array_equal(class_rows[5:], initial.class_rows[5:])
-
-
-def test_the_stage_trains_one_model_and_writes_every_class_output(project):
-    from synthset import config
-    from synthset.stages import train_gan as stage
-    from synthset.stages.prepare import run as prepare
-
-    raw = yaml.safe_load((project / "params.yaml").read_text())
-    raw["mnist"]["gan"]["kind"] = "conditional"
-    (project / "params.yaml").write_text(yaml.safe_dump(raw))
-    params = config.load(dataset="mnist")
-    prepare(params, "mnist")
-
-    outputs = stage.run(params, "mnist", [0, 1, 2])
-
-    assert outputs == [paths.gan_dir("mnist", label) for label in (0, 1, 2)]
-    epochs = params.gan.epochs
-    for out in outputs:
-        assert sorted(kept_checkpoints(out)) == list(range(1, epochs + 1))
-        assert paths.sample_grid(out, epochs).exists() and paths.gan_history(out).exists()
-        generator = keras.saving.load_model(kept_checkpoints(out)[epochs])
-        assert sample(generator, 3, params.gan.latent_dim, seed=0).shape == (3, 28, 28, 1)
-    assert not paths.gan_work_dir("mnist", "conditional").exists()
-    client = mlflow.MlflowClient()
-    runs = client.search_runs([client.get_experiment_by_name("synthset-mnist").experiment_id],
-                              filter_string="tags.`synthset.stage` = 'train_gan'")
-    assert [r.info.run_name for r in runs] == ["mnist-gan-conditional"]
-    assert runs[0].info.status == "FINISHED"
-    assert len(client.get_metric_history(runs[0].info.run_id, "d_loss")) > 0

@@ -206,7 +206,8 @@ def test_a_conditional_gan_goes_through_selection_generation_and_the_classifier(
     set is logged on the conditional run that made it, and the CNN trains on it."""
     import keras
 
-    from synthset.synthetic import sample
+    from synthset import paths
+    from synthset.synthetic import kept_checkpoints, sample
     from synthset.versions import dvc_md5, file_md5
 
     root, env, dvc = own_copy
@@ -216,6 +217,15 @@ def test_a_conditional_gan_goes_through_selection_generation_and_the_classifier(
     log = _run(dvc + ["repro", "train_cnn_on_synthetic@mnist"], root, env)
     assert re.findall(r"Running stage '([^']+)'", log) == [
         "train_gan@mnist", "select_epochs@mnist", "generate@mnist", "train_cnn_on_synthetic@mnist"]
+
+    # One model trained; each class's output holds its view's checkpoint of every epoch, a sample
+    # grid and the history; the work directory is gone.
+    epochs = raw["scales"]["tiny"]["mnist"]["gan"]["epochs"]
+    for label in CLASSES:
+        out = root / "artifacts" / "mnist" / "gan" / str(label)
+        assert sorted(kept_checkpoints(out)) == list(range(1, epochs + 1)), label
+        assert paths.sample_grid(out, epochs).exists() and paths.gan_history(out).exists()
+    assert not (root / paths.gan_work_dir("mnist", "conditional")).exists()
 
     choice = json.loads((root / "metrics" / "mnist" / "epoch_choice.json").read_text())
     manifest = json.loads((root / "artifacts" / "mnist" / "synthetic" / "manifest.json").read_text())
@@ -235,6 +245,8 @@ def test_a_conditional_gan_goes_through_selection_generation_and_the_classifier(
     experiment = client.get_experiment_by_name("synthset-mnist")
     [conditional] = client.search_runs([experiment.experiment_id], "attributes.run_name = 'mnist-gan-conditional'")
     assert conditional.info.status == "FINISHED"
+    steps = len(pd.read_csv(paths.gan_history(root / "artifacts" / "mnist" / "gan" / str(CLASSES[0]))))
+    assert steps > 0 and len(client.get_metric_history(conditional.info.run_id, "d_loss")) == steps  # every step, once
     generated = {put.dataset.digest for put in conditional.inputs.dataset_inputs
                  if any(t.key == "mlflow.data.context" and t.value == "generated" for t in put.tags)}
     assert dvc_md5(root / "artifacts" / "mnist" / "synthetic") in generated

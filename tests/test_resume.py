@@ -126,9 +126,11 @@ def test_backfill_sends_checkpointed_epochs_the_tracker_missed(project):
         assert _logged(tracker.run_id) == (all_steps, [1, 2, 3])
 
 
-def test_classes_finished_before_an_interruption_are_kept_not_retrained(project, capfd):
+def test_classes_finished_before_an_interruption_are_kept_not_retrained(project, capfd, monkeypatch):
     """The GAN stage killed after class 0 finished: the re-run keeps class 0 and trains class 1."""
     from synthset import config
+
+    monkeypatch.setenv("SYNTHSET_WORKERS", "1")  # one spawned worker (a TensorFlow import) does both classes
     from synthset.stages import train_gan as stage
     from synthset.stages.prepare import run as prepare
 
