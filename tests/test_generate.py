@@ -1,4 +1,7 @@
+import hashlib
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,21 +16,31 @@ from synthset.training.gan import build_gan
 from synthset.stages.study2_files import real_test_set
 
 
-def _fake_generators(params, labels):
-    """Untrained generators saved where training would put them: generation only needs the files."""
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Generator files built by an earlier test of this module, by (settings, label)."""
+    return tmp_path_factory.mktemp("generators")
+
+
+def _fake_generators(params, labels, built: Path):
+    """Untrained generators saved where training would put them: generation only needs the files
+    (each built once per module and copied, as the tests share their settings)."""
+    settings = hashlib.md5(params.gan.model_dump_json().encode()).hexdigest()
     for label in labels:
-        gan = build_gan(params.gan, params.mnist.image_shape, seed=label)
         path = paths.generator_checkpoint(paths.gan_dir("mnist", label), 1)
         path.parent.mkdir(parents=True)
-        gan.generator.save(path)
+        saved = built / f"{settings}-{label}.keras"
+        if not saved.exists():
+            build_gan(params.gan, params.mnist.image_shape, seed=label).generator.save(saved)
+        shutil.copy(saved, path)
     choice = {"metric": "fid", "classes": {str(label): {"epoch": 1, "fid": 1.0} for label in labels}}
     paths.epoch_choice("mnist").parent.mkdir(parents=True, exist_ok=True)
     paths.epoch_choice("mnist").write_text(json.dumps(choice))
 
 
-def test_generation_writes_uint8_archives_and_a_manifest(project):
+def test_generation_writes_uint8_archives_and_a_manifest(project, built):
     params = config.load(dataset="mnist")
-    _fake_generators(params, params.mnist.classes)
+    _fake_generators(params, params.mnist.classes, built)
     generate_dataset(params, "mnist")
     images, labels = load_synthetic(paths.synthetic_dir("mnist"), params.mnist.classes)
     count = params.generate.images_per_class
@@ -37,18 +50,18 @@ def test_generation_writes_uint8_archives_and_a_manifest(project):
     assert manifest["classes"]["3"]["checkpoint"] == "generator_epoch_001.keras"
 
 
-def test_failed_generation_leaves_no_dataset_under_the_final_name(project):
+def test_failed_generation_leaves_no_dataset_under_the_final_name(project, built):
     params = config.load(dataset="mnist")
-    _fake_generators(params, params.mnist.classes[:5])  # classes 5-9 have no generator
+    _fake_generators(params, params.mnist.classes[:5], built)  # classes 5-9 have no generator
     with pytest.raises(SynthsetError, match="no generator checkpoints"):
         generate_dataset(params, "mnist")
     assert not paths.synthetic_dir("mnist").exists()
     assert not list(paths.synthetic_dir("mnist").parent.glob("*.partial"))
 
 
-def test_incomplete_or_altered_dataset_is_refused(project):
+def test_incomplete_or_altered_dataset_is_refused(project, built):
     params = config.load(dataset="mnist")
-    _fake_generators(params, params.mnist.classes)
+    _fake_generators(params, params.mnist.classes, built)
     generate_dataset(params, "mnist")
     archive = paths.synthetic_archive(paths.synthetic_dir("mnist"), 4)
     archive.write_bytes(archive.read_bytes()[:-10])
@@ -59,9 +72,9 @@ def test_incomplete_or_altered_dataset_is_refused(project):
         load_synthetic(paths.synthetic_dir("mnist"), params.mnist.classes)
 
 
-def test_generation_uses_the_selected_epoch_of_each_class(project):
+def test_generation_uses_the_selected_epoch_of_each_class(project, built):
     params = config.load(dataset="mnist")
-    _fake_generators(params, params.mnist.classes)
+    _fake_generators(params, params.mnist.classes, built)
     later = build_gan(params.gan, params.mnist.image_shape, seed=99).generator
     later.save(paths.generator_checkpoint(paths.gan_dir("mnist", 4), 2))
     choice = json.loads(paths.epoch_choice("mnist").read_text())
@@ -74,7 +87,7 @@ def test_generation_uses_the_selected_epoch_of_each_class(project):
     assert manifest["classes"]["3"]["checkpoint"] == "generator_epoch_001.keras"
 
 
-def test_synthetic_test_set_matches_the_real_test_set_class_by_class(project):
+def test_synthetic_test_set_matches_the_real_test_set_class_by_class(project, built):
     """As many images per class as the real test set takes: the cap, or fewer where the class has fewer."""
     params = config.load(dataset="mnist")
     params = params.model_copy(update={"study2": params.study2.model_copy(update={"test_images_per_class": 3})})
@@ -82,7 +95,7 @@ def test_synthetic_test_set_matches_the_real_test_set_class_by_class(project):
     images = np.zeros((len(labels), 28, 28, 1), np.uint8)
     paths.real_split("mnist", "validation").parent.mkdir(parents=True)
     save_images(paths.real_split("mnist", "validation"), images, labels)
-    _fake_generators(params, params.mnist.classes)
+    _fake_generators(params, params.mnist.classes, built)
 
     directory = generate_test_set(params, "mnist")
     manifest = json.loads((directory / MANIFEST).read_text())
