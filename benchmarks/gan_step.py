@@ -1,8 +1,15 @@
-"""GAN training step time: XLA (``gan.jit_compile: true``) against plain graph mode, same process.
+"""GAN training step time: XLA (``gan.jit_compile: true``) against plain graph mode, for every
+scale and dataset, in one process.
 
-    python benchmarks/gan_step.py [--scale default] [--steps 30]
+    python benchmarks/gan_step.py [--scales tiny default paper] [--datasets mnist fids30]
+                                  [--steps 30] [--warmup 3] [--threads 1]
 
-Prints ms per step for each variant and the ratio to the baseline (graph mode, no XLA).
+Each row builds the dataset's GAN at the scale's settings twice, ``jit_compile`` set to false (the
+baseline) and to true, trains ``--warmup`` steps outside the timing (tracing, and XLA's
+compilation), then ``--steps`` timed steps on random images of the dataset's shape. Prints ms per
+step of each, the ratio XLA / graph (above 1: XLA is slower) and what params.yaml sets, so that
+``jit_compile`` can be chosen per scale by the numbers. ``--threads 1`` is what each worker process
+of a parallel GAN stage gets on 2 cores. The paper scale's XLA compilation takes minutes on a CPU.
 """
 
 from __future__ import annotations
@@ -13,36 +20,58 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-from synthset import config  # noqa: E402
-from synthset.training.gan import build_gan  # noqa: E402
+def ms_per_step(params, jit: bool, steps: int, warmup: int) -> float:
+    import numpy as np
+    import tensorflow as tf
 
+    from synthset.training.gan import build_gan
 
-def ms_per_step(params, jit: bool, steps: int) -> float:
-    gan_params = params.gan.model_copy(update={"jit_compile": jit})
-    model = build_gan(gan_params, params.mnist.image_shape, seed=0)
-    batch = params.gan.batch_size
-    images = np.random.default_rng(0).uniform(-1, 1, (batch * steps, *params.mnist.image_shape)).astype("float32")
-    data = tf.data.Dataset.from_tensor_slices(images).batch(batch).cache()
-    model.fit(data.take(3), epochs=1, verbose=0)  # compile and warm up outside the timing
+    gan = params.gan.model_copy(update={"jit_compile": jit})
+    model = build_gan(gan, params.data.image_shape, seed=0)
+    batch = gan.batch_size
+    images = np.random.default_rng(0).uniform(-1, 1, (batch, *params.data.image_shape)).astype("float32")
+    data = tf.data.Dataset.from_tensors(images).repeat()
+    model.fit(data, steps_per_epoch=warmup, epochs=1, verbose=0)  # trace (and compile) outside the timing
     started = time.perf_counter()
-    model.fit(data, epochs=1, verbose=0)
+    model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
     return 1000 * (time.perf_counter() - started) / steps
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[dict]:
+    from synthset import config
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", default="default")
+    parser.add_argument("--scales", nargs="+", default=list(config.SCALES), choices=config.SCALES)
+    parser.add_argument("--datasets", nargs="+", default=list(config.DATASETS), choices=config.DATASETS)
     parser.add_argument("--steps", type=int, default=30)
-    args = parser.parse_args()
-    params = config.load(scale=args.scale)
-    baseline = ms_per_step(params, jit=False, steps=args.steps)
-    xla = ms_per_step(params, jit=True, steps=args.steps)
-    print(f"scale {args.scale}, batch {params.gan.batch_size}, {args.steps} steps, {os.cpu_count()} CPUs")
-    print(f"graph (baseline): {baseline:8.1f} ms/step  ratio 1.00")
-    print(f"graph + XLA     : {xla:8.1f} ms/step  ratio {xla / baseline:.2f}")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, help="TensorFlow's intra- and inter-op threads (default: all cores)")
+    parser.add_argument("--params", default=str(config.PARAMS_FILE))
+    args = parser.parse_args(argv)
+    if args.threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+
+    print(f"{args.steps} timed steps after {args.warmup} untimed, {args.threads or os.cpu_count()} thread(s)")
+    print(f"{'scale':8} {'dataset':8} {'batch':>5} {'graph ms':>9} {'XLA ms':>9} {'XLA/graph':>9}  params.yaml")
+    rows = []
+    for scale in args.scales:
+        for dataset in args.datasets:
+            params = config.load(args.params, dataset=dataset, scale=scale)
+            graph = ms_per_step(params, jit=False, steps=args.steps, warmup=args.warmup)
+            xla = ms_per_step(params, jit=True, steps=args.steps, warmup=args.warmup)
+            rows.append({"scale": scale, "dataset": dataset, "batch_size": params.gan.batch_size,
+                         "graph_ms": graph, "xla_ms": xla, "ratio": xla / graph, "jit_compile": params.gan.jit_compile})
+            verdict = "jit_compile: " + str(params.gan.jit_compile).lower()
+            faster = "xla" if xla < graph else "graph"
+            if (faster == "xla") != params.gan.jit_compile:
+                verdict += f" (the {faster} variant is faster here)"
+            print(f"{scale:8} {dataset:8} {params.gan.batch_size:5d} {graph:9.1f} {xla:9.1f} {xla / graph:9.2f}  {verdict}",
+                  flush=True)
+    return rows
 
 
 if __name__ == "__main__":

@@ -342,7 +342,9 @@ class Tracker:
     def log_image(self, image, key: str, step: int) -> None:
         import mlflow
 
-        mlflow.log_image(image, key=key, step=step)
+        # Synchronously (MLflow's fluent default queues the upload on a thread): the grid is in the
+        # store before the epoch counts as sent, so a kill cannot lose it after its metrics arrived.
+        mlflow.log_image(image, key=key, step=step, synchronous=True)
 
     @_names_the_store
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
