@@ -166,7 +166,7 @@ class GanParams(Strict):
     train_images_per_class: Annotated[int | None, Field(gt=0)]  # None: every training image of the class
     sample_grid_size: Annotated[int, Field(ge=2, le=16)]
     checkpoint_every: PositiveInt  # keep the generator every N epochs (and the last) for epoch selection
-    jit_compile: bool  # XLA: 85 vs 170 ms per step at the default scale on 2 CPUs (benchmarks/gan_step.py)
+    jit_compile: bool  # XLA; whether it pays depends on the device and size: benchmarks/gan_step.py
 
 
 class GenerateParams(Strict):
