@@ -125,8 +125,8 @@ def main() -> None:
         os.environ.update(env)
         from synthset import warm
 
-        with warm.server() as warm_env:  # a stage process under `synthset repro`: the CLI hands its command over
-            client = statistics.median(seconds(WARM_CLIENT, warm_env, Path(scratch)) for _ in range(args.repeats))
+        with warm.server() as server:  # a stage process under `synthset repro`: the CLI hands its command over
+            client = statistics.median(seconds(WARM_CLIENT, server.env, Path(scratch)) for _ in range(args.repeats))
         connect = forked_connect_seconds(args.repeats)
     base = medians["pass"]
     print(f"{'processes':>9}  {'median s':>8}  {'ratio':>6}  cold preamble (`dvc repro`)")
