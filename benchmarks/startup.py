@@ -7,8 +7,8 @@ its first useful work: a stage process imports the CLI and its stage module (and
 when it opens a run itself); a worker process of a parallel stage (``synthset.parallel``, one per
 core) imports what its task imports and connects to MLflow. Each distinct preamble runs
 ``--repeats`` times; the medians are summed over the processes and printed beside a baseline (an
-interpreter that does nothing), and beside the same sum for the layout before issue 15 merged
-stages (38 stage processes, 20 workers, every one importing TensorFlow and MLflow).
+interpreter that does nothing), and beside the same sum for a layout of one stage per training
+(38 stage processes, 20 workers, every one importing TensorFlow and MLflow).
 
 Then the same processes under ``synthset repro`` (``synthset.warm``): one server imports the
 libraries once; each stage process only imports the CLI and hands its command to the server
@@ -56,7 +56,7 @@ WORKER_IMPORTS = {
     "train-classifier": "import synthset.training.classifier, synthset.training.callbacks",
     "train-study2": "import synthset.stages.train_poster, synthset.stages.train_semi, synthset.stages.train_ssl_gan",
 }
-BEFORE_ISSUE_15 = {"stages": 38, "workers": 20}
+STAGE_PER_TRAINING = {"stages": 38, "workers": 20}
 FULL_PREAMBLE = f"import keras; {CONNECT}"
 WARM_SERVER = "from synthset import warm; warm.preload()"
 WARM_CLIENT = "from synthset.cli import main; main(['check-params'])"  # its child loads params.yaml, as every stage
@@ -134,7 +134,7 @@ def main() -> None:
     for code, count in counts.most_common():
         print(f"{count:9d}  {medians[code]:8.2f}  {medians[code] / base:6.1f}  {code}")
     cold = sum(count * medians[code] for code, count in counts.items())
-    before = sum(BEFORE_ISSUE_15.values()) * medians[FULL_PREAMBLE]
+    before = sum(STAGE_PER_TRAINING.values()) * medians[FULL_PREAMBLE]
     tracked = sum(STAGE_MODULES[command][1] for command, _ in stages)
     workers = sum(count for _, count in stages)
     warm_total = medians[WARM_SERVER] + len(stages) * client + (tracked + workers) * connect
@@ -142,10 +142,10 @@ def main() -> None:
           f"processes handing their command to it, {client:.2f} s each (`{WARM_CLIENT}`); {tracked} stages and "
           f"{workers} workers forked warm, opening their MLflow connection: {connect:.2f} s each")
     print(f"\none `dvc repro`: {sum(counts.values())} processes, {cold / 60:.1f} min before first useful work in all; "
-          f"the layout before issue 15 ({BEFORE_ISSUE_15['stages']} stages + {BEFORE_ISSUE_15['workers']} workers at "
+          f"a stage per training ({STAGE_PER_TRAINING['stages']} stages + {STAGE_PER_TRAINING['workers']} workers at "
           f"{medians[FULL_PREAMBLE]:.2f} s, `{FULL_PREAMBLE}`): {before / 60:.1f} min; ratio {cold / before:.2f}")
     print(f"`synthset repro` (warm): {warm_total / 60:.2f} min; ratio {warm_total / cold:.2f} to `dvc repro`, "
-          f"{warm_total / before:.2f} to the layout before issue 15")
+          f"{warm_total / before:.2f} to a stage per training")
 
 
 if __name__ == "__main__":
