@@ -202,10 +202,11 @@ def test_load_reads_selected_scale(tmp_path, params_raw):
 
 def test_generate_epoch_is_selected_last_or_a_number(params_raw):
     assert config.resolve(params_raw, dataset="mnist").generate.epoch == "selected"
-    params_raw["generate"]["epoch"] = 4
+    assert config.resolve(params_raw, dataset="fids30").generate.epoch == -1  # per dataset and scale
+    params_raw["scales"]["default"]["mnist"]["generate"]["epoch"] = 4
     assert config.resolve(params_raw, dataset="mnist").generate.epoch == 4
-    params_raw["generate"]["epoch"] = "best"
-    assert "generate.epoch" in _error(params_raw)
+    params_raw["scales"]["default"]["mnist"]["generate"]["epoch"] = "best"
+    assert "scales.default.mnist.generate.epoch" in _error(params_raw)
 
 
 def test_unknown_selection_metric_is_named(params_raw):

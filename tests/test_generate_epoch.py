@@ -22,7 +22,7 @@ def _params(project, epoch):
     """The project's tiny settings with two classes and ``generate.epoch``, through params.yaml."""
     raw = yaml.safe_load((project / "params.yaml").read_text())
     raw["mnist"]["data"]["classes"] = CLASSES
-    raw["generate"]["epoch"] = epoch
+    raw["scales"]["tiny"]["mnist"]["generate"]["epoch"] = epoch
     (project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     return config.load(dataset="mnist")
 

@@ -88,8 +88,11 @@ def test_study1_metrics_and_mlflow_runs_for_fids30(pipeline):
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
     client = mlflow.MlflowClient()
     runs = client.search_runs([client.get_experiment_by_name("synthset-fids30").experiment_id], max_results=100)
-    gans = [r for r in runs if r.data.tags.get("synthset.stage") == "train_gan"]
-    assert sorted(r.data.tags["synthset.label"] for r in gans) == ["0", "1"]
+    # fids30.gan.kind shared_then_per_class: the shared GAN's run, then one per fruit that starts from it
+    gans = {r.data.tags["synthset.label"]: r for r in runs if r.data.tags.get("synthset.stage") == "train_gan"}
+    assert sorted(gans) == ["0", "1", "all"] and gans["all"].info.run_name == "fids30-gan-shared"
+    assert {gans[label].data.tags["synthset.started_from_run"] for label in "01"} == {gans["all"].info.run_id}
+    assert (root / "artifacts" / "fids30" / "gan" / "shared" / "networks" / "generator.weights.h5").exists()
     assert all(r.info.status == "FINISHED" for r in runs)
     classifiers = [r for r in runs if r.data.tags.get("synthset.stage", "").startswith("train_cnn_")]
     assert sorted(r.data.tags["synthset.source"] for r in classifiers) == sorted(SOURCES)

@@ -329,3 +329,83 @@ def test_a_conditional_gan_resumes_from_its_checkpoint_at_the_epoch_it_reached(p
     assert run.info.status == "FINISHED" and run.data.tags["synthset.resumed_from_epoch"] == "2"
     steps = [m.step for m in mlflow.MlflowClient().get_metric_history(run.info.run_id, "d_loss")]
     assert sorted(steps) == list(range(6))
+
+
+def test_a_shared_gan_resumes_and_each_class_starts_from_it(project, capfd, training_watch):
+    """`gan.kind: shared_then_per_class` on classes 0 and 1 (2 x 16 images): the shared GAN (2 steps
+    an epoch) stopped after 1 of 2 epochs resumes from its checkpoint; class 0's GAN then begins
+    where the shared one ended (its sampler's first images are the shared sampler's last), in a run
+    tagged with the shared run, and trains its own epochs (1 step each). A change to the classes'
+    epochs alone keeps the shared GAN; a change to shared_epochs starts the class afresh."""
+    import keras
+    import numpy as np
+
+    from synthset import config
+    from synthset.stages import train_gan as stage
+    from synthset.stages.prepare import run as prepare
+
+    raw = yaml.safe_load((project / "params.yaml").read_text())
+    raw["mnist"]["gan"]["kind"] = "shared_then_per_class"
+    (project / "params.yaml").write_text(yaml.safe_dump(raw))
+    _set_gan(project, epochs=3, shared_epochs=2, train_images_per_class=16)
+    params = config.load(dataset="mnist")
+    prepare(params, "mnist")
+
+    training_watch.stop_after(1)
+    with pytest.raises(_Stop):
+        stage.train_shared(params, "mnist", [0, 1])
+    capfd.readouterr()
+    training_watch.stop_after(None)
+    shared = stage.train_shared(params, "mnist", [0, 1])
+    assert "resuming the shared GAN from its epoch 1 checkpoint" in capfd.readouterr().out
+    assert training_watch.begun == [1]
+    history = pd.read_csv(paths.gan_history(shared.done_dir))
+    assert list(history["epoch"]) == [0, 0, 1, 1]  # 32 images, batch 16
+    shared_sampler = keras.saving.load_model(paths.generator_checkpoint(shared.done_dir, 2), compile=False)
+
+    training_watch.stop_after(None)
+    attempt = stage.train_class(params, "mnist", 0, shared)
+    assert training_watch.begun == [0, 1, 2]
+    np.testing.assert_allclose(training_watch.first_images[0], shared_sampler(training_watch.noise, training=False),
+                               atol=1e-5)
+    assert list(pd.read_csv(paths.gan_history(attempt.done_dir))["epoch"]) == [0, 1, 2]  # 16 images, batch 16
+    [shared_run] = _gan_runs("all")
+    [class_run] = _gan_runs(0)
+    assert shared_run.info.run_name == "mnist-gan-shared" and shared_run.info.status == "FINISHED"
+    assert class_run.data.tags["synthset.started_from_run"] == shared_run.info.run_id
+
+    _set_gan(project, epochs=2)
+    capfd.readouterr()
+    assert stage.train_shared(config.load(dataset="mnist"), "mnist", [0, 1]).key == shared.key
+    assert "[gan mnist/shared] finished by an earlier attempt with these settings: kept" in capfd.readouterr().out
+    _set_gan(project, shared_epochs=1)
+    assert stage.train_shared(config.load(dataset="mnist"), "mnist", [0, 1]).key != shared.key
+
+
+def test_a_gan_checkpointed_every_other_epoch_resumes_from_its_last_checkpoint(project, capfd, training_watch):
+    """Class 3 (16 images, 1 step an epoch) with checkpoint_every 2 of 5 epochs, stopped after epoch 3:
+    epoch 3 had no checkpoint and the tracker had not heard of it, so the next attempt resumes from
+    epoch 2, trains epochs 3-5 again, and MLflow and the history hold every step once."""
+    from synthset import config
+    from synthset.stages import train_gan as stage
+    from synthset.stages.prepare import run as prepare
+
+    _set_gan(project, epochs=5, checkpoint_every=2, train_images_per_class=16)
+    params = config.load(dataset="mnist")
+    prepare(params, "mnist")
+    training_watch.stop_after(3)
+    with pytest.raises(_Stop):
+        stage.train_class(params, "mnist", 3)
+    [killed] = _gan_runs(3)
+    assert sorted(m.step for m in mlflow.MlflowClient().get_metric_history(killed.info.run_id, "d_loss")) == [0, 1]
+    capfd.readouterr()
+    training_watch.stop_after(None)
+    attempt = stage.train_class(params, "mnist", 3)
+
+    assert "resuming class 3 from its epoch 2 checkpoint" in capfd.readouterr().out
+    assert training_watch.begun == [2, 3, 4]
+    assert list(pd.read_csv(paths.gan_history(attempt.done_dir))["epoch"]) == [0, 1, 2, 3, 4]
+    assert sorted(path.name for path in (attempt.done_dir / "checkpoints").iterdir()) == [
+        "generator_epoch_002.keras", "generator_epoch_004.keras", "generator_epoch_005.keras"]
+    [run] = _gan_runs(3)
+    assert sorted(m.step for m in mlflow.MlflowClient().get_metric_history(run.info.run_id, "d_loss")) == [0, 1, 2, 3, 4]

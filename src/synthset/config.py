@@ -154,14 +154,20 @@ class GanParams(Strict):
     # per_class: the paper's one GAN per class. conditional: one generator and one projection
     # discriminator for every class (Miyato and Koyama 2018), beyond the paper; its per-class
     # generators are views of the one model, so every later stage runs unchanged.
-    kind: Literal["per_class", "conditional"]
+    # shared_then_per_class: one GAN learns every class's images for shared_epochs, then a copy of
+    # it learns each class for epochs: what the classes have in common is learnt from all of them
+    # (few-shot transfer; conditioning from the start collapses with little data, Shahbazi et al. 2022).
+    kind: Literal["per_class", "conditional", "shared_then_per_class"]
     latent_dim: PositiveInt
     generator: GeneratorParams
     discriminator: DiscriminatorParams
     optimizer: Literal["adam", "rmsprop"]
     adam: AdamParams
     rmsprop: RmspropParams
-    epochs: PositiveInt
+    epochs: PositiveInt  # per class (shared_then_per_class: the fine-tune of each class)
+    # kind shared_then_per_class (the other kinds ignore it): epochs over every class's training
+    # images before the classes part
+    shared_epochs: PositiveInt
     batch_size: PositiveInt
     train_images_per_class: Annotated[int | None, Field(gt=0)]  # None: every training image of the class
     sample_grid_size: Annotated[int, Field(ge=2, le=16)]

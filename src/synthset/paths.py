@@ -40,7 +40,17 @@ def gan_dir(dataset: str, label: int) -> Path:
     return gans_dir(dataset) / str(label)
 
 
-def gan_work_dir(dataset: str, label: int) -> Path:
+def shared_gan_dir(dataset: str) -> Path:
+    """``shared_then_per_class``: the GAN of every class that each class's GAN started from."""
+    return gans_dir(dataset) / "shared"
+
+
+def shared_networks(run_dir: Path) -> Path:
+    """The shared GAN's networks (``training.gan.save_networks``) in its run directory."""
+    return run_dir / "networks"
+
+
+def gan_work_dir(dataset: str, label: int | str) -> Path:
     return RESUME / dataset / "gan" / str(label)
 
 

@@ -56,6 +56,11 @@ class Attempt:
         self.state_file.write_text(json.dumps({"key": self.key, "mlflow_run_id": run_id}))
 
     @property
+    def run_id(self) -> str:
+        """The MLflow run of this attempt."""
+        return json.loads(self.state_file.read_text())["mlflow_run_id"]
+
+    @property
     def done_dir(self) -> Path:
         return self.work_dir / "done"
 
@@ -104,20 +109,26 @@ def run(params: Params, dataset: str, labels: list[int]) -> list[Path]:
         [attempt] = parallel.run_tasks(train_conditional, [(params, dataset, labels)])
         attempt.finish_classes({str(label): paths.gan_dir(dataset, label) for label in labels})
         return [paths.gan_dir(dataset, label) for label in labels]
-    attempts = parallel.run_tasks(train_class, [(params, dataset, label) for label in labels])
+    shared = None
+    if params.gan.kind == "shared_then_per_class":  # one task: its worker gets every core
+        [shared] = parallel.run_tasks(train_shared, [(params, dataset, labels)])
+    attempts = parallel.run_tasks(train_class, [(params, dataset, label, shared) for label in labels])
     outputs = []
     for label, attempt in zip(labels, attempts, strict=True):
         attempt.finish(paths.gan_dir(dataset, label))
         outputs.append(paths.gan_dir(dataset, label))
+    if shared is not None:
+        shared.finish(paths.shared_gan_dir(dataset))
     return outputs
 
 
-def train_class(params: Params, dataset: str, label: int) -> Attempt:
+def train_class(params: Params, dataset: str, label: int, shared: Attempt | None = None) -> Attempt:
     """Train the GAN of class ``label`` on the training split; return the finished attempt.
 
-    A run killed mid-training leaves its last epoch checkpoint in ``artifacts/.resume``; the next
-    call with the same settings and data continues from there, in the same MLflow run, and a class
-    that had finished is not trained again.
+    Given ``shared`` (the finished attempt of ``train_shared``), the class's GAN starts from the
+    shared GAN's networks. A run killed mid-training leaves its last epoch checkpoint in
+    ``artifacts/.resume``; the next call with the same settings and data continues from there, in
+    the same MLflow run, and a class that had finished is not trained again.
     """
     # Imported here, in the worker: the stage's own process never starts TensorFlow.
     from synthset.training.callbacks import (AtomicBackupAndRestore, EpochTimer, EpochToTracker, GeneratorSnapshots,
@@ -131,7 +142,9 @@ def train_class(params: Params, dataset: str, label: int) -> Attempt:
 
     inputs = {"train": file_md5(train_file)}
     settings = {"gan": gan.model_dump(), "image_shape": params.data.image_shape, "seed": params.seed}
-    attempt = Attempt(paths.gan_work_dir(dataset, label), tracking.fingerprint(settings, inputs, label))
+    key = tracking.fingerprint(settings, inputs, label) if shared is None else \
+        tracking.fingerprint(settings, inputs, label, shared.key)
+    attempt = Attempt(paths.gan_work_dir(dataset, label), key)
     if attempt.is_done():
         print(f"[gan {dataset}/{label}] finished by an earlier attempt with these settings: kept", flush=True)
         return attempt
@@ -145,23 +158,26 @@ def train_class(params: Params, dataset: str, label: int) -> Attempt:
         if epochs_done:
             _announce_resume(tracker, attempt, epochs_done, f"class {label}", f"gan {dataset}/{label}")
         tracker.log_params({**tracking.flatten(settings), "label": label, "train_images": len(images)})
+        if shared is not None:
+            tracker.set_tags({"synthset.started_from_run": shared.run_id})
 
         noise = np.random.default_rng(seed).standard_normal((gan.sample_grid_size**2, gan.latent_dim)).astype("float32")
         per_epoch = steps_per_epoch(len(images), gan.batch_size)
         history = StepHistory(paths.gan_history(attempt.run_dir), STEP_METRICS, per_epoch)
         history.truncate_to(epochs_done)
         grid_path = partial(paths.sample_grid, attempt.run_dir)
-        to_tracker = EpochToTracker(tracker, history, grid_path)
+        to_tracker = EpochToTracker(tracker, history, grid_path, gan.checkpoint_every, gan.epochs)
         if epochs_done and (sent := to_tracker.backfill(epochs_done)):
             print(f"[gan {dataset}/{label}] sent {sent} checkpointed epoch(s) MLflow had not received", flush=True)
-        trained = train_gan(gan, images, seed=seed, callbacks=[
+        start_from = None if shared is None else paths.shared_networks(shared.done_dir)
+        trained = train_gan(gan, images, seed=seed, start_from=start_from, callbacks=[
             history,
             GeneratorSnapshots(partial(paths.generator_checkpoint, attempt.run_dir), grid_path, noise,
                                gan.sample_grid_size, gan.checkpoint_every, gan.epochs),
             EpochTimer(f"gan {dataset}/{label}", gan.epochs),
             # An epoch counts as done once its checkpoint is written, after its history and
             # snapshots; only then does the tracker hear of it.
-            AtomicBackupAndRestore(str(attempt.backup_dir), double_checkpoint=True),
+            AtomicBackupAndRestore(str(attempt.backup_dir), gan.checkpoint_every, gan.epochs, double_checkpoint=True),
             to_tracker,
         ])
         tracker.log_keras_model(trained.generator, "generator", noise[:4])
@@ -208,7 +224,7 @@ def train_conditional(params: Params, dataset: str, labels: list[int]) -> Attemp
         history = StepHistory(paths.gan_history(attempt.run_dir), STEP_METRICS, steps_per_epoch(len(images), gan.batch_size))
         history.truncate_to(epochs_done)
         overview = partial(paths.sample_grid, attempt.run_dir)
-        to_tracker = EpochToTracker(tracker, history, overview)
+        to_tracker = EpochToTracker(tracker, history, overview, gan.checkpoint_every, gan.epochs)
         if epochs_done and (sent := to_tracker.backfill(epochs_done)):
             print(f"[gan {dataset}/conditional] sent {sent} checkpointed epoch(s) MLflow had not received", flush=True)
         class_dir = [attempt.run_dir / str(label) for label in labels]
@@ -218,7 +234,7 @@ def train_conditional(params: Params, dataset: str, labels: list[int]) -> Attemp
                                     lambda index, epoch: paths.sample_grid(class_dir[index], epoch), overview,
                                     len(labels), noise, gan.sample_grid_size, gan.checkpoint_every, gan.epochs),
             EpochTimer(f"gan {dataset}/conditional", gan.epochs),
-            AtomicBackupAndRestore(str(attempt.backup_dir), double_checkpoint=True),
+            AtomicBackupAndRestore(str(attempt.backup_dir), gan.checkpoint_every, gan.epochs, double_checkpoint=True),
             to_tracker,
         ])
         one_hot = np.eye(len(labels), dtype="float32")[np.arange(4) % len(labels)]
@@ -227,5 +243,65 @@ def train_conditional(params: Params, dataset: str, labels: list[int]) -> Attemp
         for part in class_dir:  # each class's output: its checkpoints and grids, and the shared history
             shutil.copyfile(paths.gan_history(attempt.run_dir), paths.gan_history(part))
         tracker.set_tags(lineage.generator_tags(dict(zip(labels, class_dir, strict=True))))
+    attempt.complete()
+    return attempt
+
+
+def train_shared(params: Params, dataset: str, labels: list[int]) -> Attempt:
+    """Train one GAN on the training images of every class in ``labels`` for ``gan.shared_epochs``
+    (the first part of ``shared_then_per_class``); its networks, saved in the finished attempt's
+    run directory (``paths.shared_networks``), are where each class's GAN starts.
+
+    Resumable as ``train_class``; one MLflow run, whose sample grid mixes the classes.
+    """
+    # Imported here, in the worker: the stage's own process never starts TensorFlow.
+    from synthset.training.callbacks import (AtomicBackupAndRestore, EpochTimer, EpochToTracker, GeneratorSnapshots,
+                                            StepHistory)
+    from synthset.training.gan import STEP_METRICS, save_networks, steps_per_epoch, train_gan
+
+    gan = params.gan.model_copy(update={"epochs": params.gan.shared_epochs})
+    train_file = paths.real_split(dataset, "train")
+    images = np.concatenate([images_of_class(train_file, label, gan.train_images_per_class) for label in labels])
+    seed = params.seed * 1000 + 999
+
+    inputs = {"train": file_md5(train_file)}
+    # The shared GAN's own settings (its epochs are shared_epochs): a change to the classes'
+    # fine-tune alone does not train it again.
+    settings = {"gan": gan.model_dump(), "image_shape": params.data.image_shape, "seed": params.seed}
+    attempt = Attempt(paths.gan_work_dir(dataset, "shared"), tracking.fingerprint(settings, inputs, labels, "shared"))
+    if attempt.is_done():
+        print(f"[gan {dataset}/shared] finished by an earlier attempt with these settings: kept", flush=True)
+        return attempt
+    resume_id, epochs_done = attempt.start()
+
+    class_settings = {**settings, "gan": params.gan.model_dump()}  # the parent run is the classes'
+    group = tracking.RunGroup(f"{dataset}-gans", tracking.fingerprint(class_settings, inputs, "gan-parent"),
+                              class_settings)
+    with tracking.stage_run(dataset, stages.TRAIN_GAN, f"{dataset}-gan-shared", inputs, group=group,
+                            resume_id=resume_id, data=[lineage.real(dataset, "train", "training")],
+                            label="all") as tracker:
+        attempt.record(tracker.run_id)
+        if epochs_done:
+            _announce_resume(tracker, attempt, epochs_done, "the shared GAN", f"gan {dataset}/shared")
+        tracker.log_params({**tracking.flatten(settings), "label": "all", "train_images": len(images)})
+
+        noise = np.random.default_rng(seed).standard_normal((gan.sample_grid_size**2, gan.latent_dim)).astype("float32")
+        history = StepHistory(paths.gan_history(attempt.run_dir), STEP_METRICS, steps_per_epoch(len(images), gan.batch_size))
+        history.truncate_to(epochs_done)
+        grid_path = partial(paths.sample_grid, attempt.run_dir)
+        to_tracker = EpochToTracker(tracker, history, grid_path, gan.checkpoint_every, gan.epochs)
+        if epochs_done and (sent := to_tracker.backfill(epochs_done)):
+            print(f"[gan {dataset}/shared] sent {sent} checkpointed epoch(s) MLflow had not received", flush=True)
+        trained = train_gan(gan, images, seed=seed, callbacks=[
+            history,
+            GeneratorSnapshots(partial(paths.generator_checkpoint, attempt.run_dir), grid_path, noise,
+                               gan.sample_grid_size, gan.checkpoint_every, gan.epochs),
+            EpochTimer(f"gan {dataset}/shared", gan.epochs),
+            AtomicBackupAndRestore(str(attempt.backup_dir), gan.checkpoint_every, gan.epochs, double_checkpoint=True),
+            to_tracker,
+        ])
+        save_networks(trained.model, paths.shared_networks(attempt.run_dir))
+        tracker.log_keras_model(trained.generator, "generator", noise[:4])
+        tracker.log_artifact(paths.gan_history(attempt.run_dir))
     attempt.complete()
     return attempt

@@ -84,25 +84,33 @@ class GeneratorSnapshots(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         generator = self.model.sampler
         number = epoch + 1
-        if number % self.every == 0 or number == self.epochs:  # a kept epoch: its generator and its grid
+        if is_checkpoint_epoch(epoch, self.every, self.epochs):  # a kept epoch: its generator and its grid
             save_model(generator, self.checkpoint_path(number))
             images = from_tanh_range(generator(self.noise, training=False))
             save_png(image_grid(images, self.grid_size), fresh_path(self.grid_path(number)))
 
 
 class EpochToTracker(keras.callbacks.Callback):
-    """Send a finished epoch's step metrics and sample grid to the tracker.
+    """Send finished epochs' step metrics and sample grids to the tracker, at each checkpoint.
 
-    Placed after the checkpoint callback, so the tracker only ever sees epochs that a resumed run
-    will not repeat; ``backfill`` sends the epochs a kill caught between checkpoint and tracker.
+    Placed after the checkpoint callback and sending at the same epochs (every ``every`` and the
+    last of ``epochs``), so the tracker only ever sees epochs that a resumed run will not repeat;
+    ``backfill`` sends the epochs a kill caught between checkpoint and tracker.
     """
 
-    def __init__(self, tracker, history: StepHistory, grid_path: Callable[[int], Path]):
+    def __init__(self, tracker, history: StepHistory, grid_path: Callable[[int], Path], every: int = 1,
+                 epochs: int | None = None):
         super().__init__()
         self.tracker, self.history, self.grid_path = tracker, history, grid_path
+        self.every, self.epochs = every, epochs
+        self.unsent: list[tuple[int, list[dict]]] = []
 
     def on_epoch_end(self, epoch, logs=None):
-        self._send(epoch, self.history.rows)
+        self.unsent.append((epoch, self.history.rows))
+        if is_checkpoint_epoch(epoch, self.every, self.epochs):
+            for finished, rows in self.unsent:
+                self._send(finished, rows)
+            self.unsent = []
 
     def backfill(self, epochs_done: int) -> int:
         """Send completed epochs the tracker has not seen; return how many there were."""
@@ -141,6 +149,18 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     written beside it and renamed, then the epoch record, so a kill leaves the last complete epoch.
     Overrides Keras 3's ``_save_model`` (its attribute names are pinned by the keras<4 bound).
     """
+
+    def __init__(self, backup_dir: str, every: int = 1, epochs: int | None = None, **kwargs):
+        super().__init__(backup_dir, **kwargs)
+        self.every, self.epochs = every, epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        # Every ``every`` epochs and at the last: a short class of a few steps an epoch would
+        # otherwise spend more time writing its checkpoint than training.
+        self._current_epoch = epoch + 1
+        self._last_batch_seen = 0
+        if is_checkpoint_epoch(epoch, self.every, self.epochs):
+            self._save_model()
 
     def _save_model(self):
         os.makedirs(self.backup_dir, exist_ok=True)
@@ -190,6 +210,11 @@ class EpochTimer(keras.callbacks.Callback):
         seconds = time.perf_counter() - self.started
         shown = ", ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items())
         print(f"[{self.label}] epoch {epoch + 1}/{self.epochs} in {seconds:.1f}s: {shown}", flush=True)
+
+
+def is_checkpoint_epoch(epoch: int, every: int, epochs: int | None) -> bool:
+    """Whether epoch index ``epoch`` ends with a checkpoint: every ``every`` epochs and the last."""
+    return (epoch + 1) % every == 0 or epoch + 1 == epochs
 
 
 def fresh_path(path: Path) -> Path:

@@ -20,7 +20,7 @@ from synthset.data.archives import from_tanh_range, to_tanh_range
 from synthset.imaging import image_grid, save_png
 from synthset.models.gan import GAN, build_discriminator, build_generator, class_generator
 from synthset.io import save_model
-from synthset.training.callbacks import StepHistory, StopAfterSteps, fresh_path
+from synthset.training.callbacks import StepHistory, StopAfterSteps, fresh_path, is_checkpoint_epoch
 
 STEP_METRICS = ["d_loss", "g_loss", "d_acc_real", "d_acc_fake"]
 
@@ -101,13 +101,32 @@ class GanTraining:
         return self.model.sampler
 
 
+NETWORKS = ("generator", "discriminator", "ema_generator")
+
+
+def save_networks(model: GAN, directory: Path) -> None:
+    """The GAN's networks (not its optimizers or random state), for ``train_gan(start_from=...)``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in NETWORKS:
+        if (network := getattr(model, name)) is not None:
+            network.save_weights(directory / f"{name}.weights.h5")
+
+
+def load_networks(model: GAN, directory: Path) -> None:
+    for name in NETWORKS:
+        if (network := getattr(model, name)) is not None:
+            network.load_weights(directory / f"{name}.weights.h5")
+
+
 def train_gan(settings: GanParams, images: np.ndarray, *, seed: int, steps: int | None = None,
               callbacks: Sequence[keras.callbacks.Callback] = (), labels: np.ndarray | None = None,
-              num_classes: int | None = None) -> GanTraining:
+              num_classes: int | None = None, start_from: Path | None = None) -> GanTraining:
     """Train a GAN on uint8 ``images`` (N, H, W, C) for ``settings.epochs``, or for ``steps`` steps.
 
     Given ``labels`` (class indices below ``num_classes``), one class-conditional GAN learns every
     class; otherwise one GAN learns all of ``images`` (the paper's GAN of one class).
+    Given ``start_from`` (a directory ``save_networks`` wrote), training starts from those
+    networks, with fresh optimizers: a fine-tune of a GAN that learnt other images first.
     The session is cleared and every random generator seeded first, so the same settings, images
     and seed give the same weights, in any process and after any other training.
     ``callbacks`` run after the history recorder, in order (checkpoints, tracking, pruning).
@@ -118,6 +137,8 @@ def train_gan(settings: GanParams, images: np.ndarray, *, seed: int, steps: int 
     keras.utils.set_random_seed(seed)
     model = build_gan(settings, images.shape[1:], seed, num_classes)
     model.build(images[:1].shape)
+    if start_from is not None:
+        load_networks(model, start_from)
     data = batches(images, settings.batch_size, seed, labels)
     per_epoch = steps_per_epoch(len(images), settings.batch_size)
     recorder = StepHistory(None, STEP_METRICS, per_epoch)
@@ -142,7 +163,7 @@ class ClassGeneratorSnapshots(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         number = epoch + 1
-        if number % self.every and number != self.epochs:
+        if not is_checkpoint_epoch(epoch, self.every, self.epochs):
             return
         rows = []
         for index in range(self.num_classes):
