@@ -394,10 +394,12 @@ def test_second_repro_does_nothing_and_gan_change_reruns_only_its_dependents(own
         # DVC's graph: an edge from each stage to a stage it depends on; here, upstream -> downstream.
         edges = {(upstream.addressing, stage.addressing) for stage, upstream in repo.index.graph.edges}
     # The stages that read the gan section see the change directly (the GANs; epoch selection and
-    # generation, for the latent size; the report, for the grid size); the synthetic-data
+    # generation, for the latent size; the extra trainings of the GANs, gan_seeds; the report, for
+    # the grid size); the synthetic-data
     # classifiers follow through their dependency on the generated images. Real-data stages and
     # FIDS30's are untouched.
-    assert set(status) == {"train_gan@mnist", "select_epochs@mnist", "generate@mnist", "generate_test@mnist", "report"}
+    assert set(status) == {"train_gan@mnist", "select_epochs@mnist", "generate@mnist", "generate_test@mnist",
+                           "gan_seeds@mnist", "report"}
     assert {("train_gan@mnist", "select_epochs@mnist"), ("select_epochs@mnist", "generate@mnist"),
             ("generate@mnist", "assess_quality@mnist"), ("train_features@mnist", "select_epochs@mnist"),
             ("train_gan@mnist", "generate@mnist"), ("generate@mnist", "train_cnn_on_synthetic@mnist")} <= edges

@@ -98,6 +98,43 @@ def test_study1_metrics_and_mlflow_runs_for_fids30(pipeline):
     assert sorted(r.data.tags["synthset.source"] for r in classifiers) == sorted(SOURCES)
 
 
+def test_a_second_training_of_the_gans_gives_the_synthetic_sources_an_interval(pipeline):
+    """`classifier.gan_seeds: 2` at the tiny scale: draw 0 is the pipeline's own GANs with its first
+    classifier seed, draw 1 trains GANs and CNNs from seed + 100 in its own MLflow experiment; the
+    mean and t-interval are those of the two values, and draw 1's set is a different one."""
+    from scipy import stats
+
+    from synthset.versions import dvc_md5
+
+    root, *_ = pipeline
+    seed = yaml.safe_load((root / "params.yaml").read_text())["seed"]
+    summary = json.loads((root / "metrics" / "fids30" / "gan_seeds.json").read_text())
+    assert summary["gan_seeds"] == 2 and summary["seeds"] == {"0": seed, "1": seed + 100}
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    draws = client.search_runs([client.get_experiment_by_name("synthset-fids30-gan-seeds").experiment_id],
+                               "tags.`synthset.gan_draw` = '1'", max_results=100)
+    assert sorted(r.info.run_name for r in draws) == sorted([
+        "fids30-gan-shared", "fids30-gan-class-0", "fids30-gan-class-1", "fids30-epoch-selection",
+        f"fids30-cnn-synthetic-seed-{seed + 100}", f"fids30-cnn-real_plus_synthetic-seed-{seed + 100}"])
+    assert all(r.info.status == "FINISHED" for r in draws)
+    main = client.get_experiment_by_name("synthset-fids30").experiment_id
+    assert not client.search_runs([main], "tags.`synthset.gan_draw` = '1'")  # the pipeline's experiment holds its own
+    for source in ("synthetic", "real_plus_synthetic"):
+        seeds = pd.read_csv(root / "metrics" / "fids30" / "classifier" / f"{source}_seeds.csv")
+        own = seeds[(seeds["seed"] == seed) & (seeds["epoch"] == seeds["epoch"].max())]["val_accuracy"].iloc[0]
+        [cnn] = [r for r in draws if r.info.run_name == f"fids30-cnn-{source}-seed-{seed + 100}"]
+        values = [own, cnn.data.metrics["val_accuracy"]]
+        entry = summary["sources"][source]
+        assert entry["values"] == pytest.approx(values, abs=1e-4), source
+        half = stats.t.ppf(0.975, 1) * np.std(values, ddof=1) / np.sqrt(2)
+        assert entry["interval_95"] == pytest.approx([np.mean(values) - half, np.mean(values) + half], abs=2e-4)
+    drawn = root / "artifacts" / "fids30" / "gan_seeds" / "draw_1" / "synthetic"
+    assert (drawn / "manifest.json").exists()
+    assert dvc_md5(drawn) != dvc_md5(root / "artifacts" / "fids30" / "synthetic")
+    assert not (root / "artifacts" / ".resume" / "fids30" / "gan_seeds").exists()
+
+
 def test_missing_source_stops_before_any_work_and_says_how_to_get_fids30(pipeline, tmp_path):
     root, env, *_ = pipeline
     raw = yaml.safe_load((root / "params.yaml").read_text())

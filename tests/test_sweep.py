@@ -568,8 +568,8 @@ def test_the_conditional_gan_is_refused_naming_the_setting(warm_project):
     assert text.count("kind: per_class             #") == 1
     (root / "params.yaml").write_text(text.replace("kind: per_class             #", "kind: conditional           #"))
     assert _refused(sweep_command("conditional", 1), root, env) == (
-        "synthset: error: mnist.gan.kind is 'conditional': a sweep tunes the paper's per-class GANs "
-        "(set it to per_class to sweep)")
+        "synthset: error: mnist.gan.kind is 'conditional': a sweep tunes the paper's per-class GANs, trained from "
+        "scratch (set mnist.gan.kind to per_class to sweep)")
     assert not (root / "sweeps").exists()
     experiment = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"]).get_experiment_by_name("synthset-mnist-sweeps")
     assert experiment is None  # no study run either

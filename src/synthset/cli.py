@@ -106,6 +106,17 @@ def generate(args) -> None:
     print(f"[generate {args.dataset}] done: {stage.run(_params(args), args.dataset)}")
 
 
+def gan_seeds(args) -> None:
+    from synthset.stages import gan_seeds as stage
+
+    summary = stage.run(_params(args), args.dataset)
+    for source, entry in summary["sources"].items():
+        shown = f"{entry['mean']:.4f}"
+        if "interval_95" in entry:
+            shown += f" (95 % interval {entry['interval_95'][0]:.4f}-{entry['interval_95'][1]:.4f})"
+        print(f"[gan-seeds {args.dataset}] {source}: {shown} over {summary['gan_seeds']} draw(s) of the GANs")
+
+
 def assess(args) -> None:
     from synthset.stages import assess as stage
 
@@ -314,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     dataset_command("select-epochs", select_epochs, "score every kept generator epoch and choose one per class")
     dataset_command("generate", generate, "write the synthetic dataset from the trained generators")
     dataset_command("assess", assess, "quality metrics of the synthetic dataset against held-out real images")
+    dataset_command("gan-seeds", gan_seeds, "train the GANs and the synthetic sources' CNNs from classifier.gan_seeds - 1 "
+                    "more seeds: each source's mean and 95 % interval")
     dataset_command("train-classifier", train_classifier, "train the CNN on each source given, validate on real data"
                     ).add_argument("sources", nargs="+", choices=SOURCES, metavar="source", help=", ".join(SOURCES))
 
@@ -396,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 XLA_CACHE = Path(".cache") / "xla"
 # The commands that log to MLflow, and `repro`, which runs them.
-TRACKED_COMMANDS = {"train-gan", "train-features", "select-epochs", "generate", "assess", "train-classifier",
+TRACKED_COMMANDS = {"train-gan", "train-features", "select-epochs", "generate", "assess", "train-classifier", "gan-seeds",
                     "generate-test", "train-study2", "audit-labels", "explain", "sweep", "repro"}
 
 

@@ -255,6 +255,9 @@ class ClassifierParams(Strict):
     # split; synthetic: everything generated; real_plus_synthetic: both, so twice as many).
     train_images_per_class: Annotated[int | None, Field(gt=0)]
     seeds: PositiveInt  # trainings per source, with seeds seed, seed+1, ...: the metrics give mean and std
+    # Draws of the GANs behind the synthetic sources (stage gan_seeds): the pipeline's own, then
+    # gan_seeds - 1 more from other seeds, each with its own CNN; 1: the pipeline's own only
+    gan_seeds: PositiveInt
 
 
 STUDY2_MODELS = ("linear_softmax", "fcnn", "cnn_4l", "cnn_5l")  # study 2's classifiers, simplest first

@@ -89,6 +89,20 @@ def classifier_history(dataset: str, source: str) -> Path:
     return METRICS / dataset / "classifier" / f"{source}.csv"
 
 
+def gan_seeds_dir(dataset: str) -> Path:
+    """Stage ``gan_seeds``'s output: each extra draw's synthetic set, ``draw_<n>/synthetic``."""
+    return ARTIFACTS / dataset / "gan_seeds"
+
+
+def gan_seeds_work_dir(dataset: str) -> Path:
+    return RESUME / dataset / "gan_seeds"
+
+
+def gan_seeds_summary(dataset: str) -> Path:
+    """Each synthetic source's accuracy per GAN draw, mean and 95 % interval."""
+    return METRICS / dataset / "gan_seeds.json"
+
+
 def classifier_seed_history(dataset: str, source: str) -> Path:
     """The curves of every seed, for bands in the report."""
     return METRICS / dataset / "classifier" / f"{source}_seeds.csv"

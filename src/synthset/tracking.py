@@ -427,6 +427,10 @@ class RunGroup:
     params: dict[str, Any]
 
 
+# Set (to the draw's number) while stage gan_seeds runs the stages for an extra draw of the GANs.
+DRAW = "SYNTHSET_GAN_DRAW"
+
+
 @contextlib.contextmanager
 def stage_run(dataset: str, stage: str, name: str, inputs: dict[str, str], *, group: RunGroup | None = None,
               resume_id: str | None = None, data: list[DataUse] | None = None, **tags: Any) -> Iterator[Tracker]:
@@ -436,10 +440,14 @@ def stage_run(dataset: str, stage: str, name: str, inputs: dict[str, str], *, gr
     continues an interrupted attempt's run, so that one training is one run. ``data``: the
     datasets it reads, logged as the run's MLflow inputs (by DVC hash)."""
     connect()
+    name_of_experiment = f"synthset-{dataset}"
+    if draw := os.environ.get(DRAW):  # an extra draw of the GANs (stages.gan_seeds): its own experiment
+        name_of_experiment += "-gan-seeds"
+        tags["gan_draw"] = draw
     if group is not None:
-        parent_id, experiment_id = parent_run(f"synthset-{dataset}", group.name, group.key, group.params)
+        parent_id, experiment_id = parent_run(name_of_experiment, group.name, group.key, group.params)
     else:
-        experiment_id, parent_id = experiment(f"synthset-{dataset}")
+        experiment_id, parent_id = experiment(name_of_experiment)
     all_tags = {**base_tags(inputs), "synthset.stage": stage, "synthset.dataset": dataset,
                 **{f"synthset.{key}": str(value) for key, value in tags.items()}}
     with run(experiment_id, name, parent_id, resume_id, all_tags) as tracker:

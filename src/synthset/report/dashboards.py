@@ -178,6 +178,17 @@ def summary_rows(datasets: list[str], params_of: dict[str, Params]) -> pd.DataFr
                          value, where))
         rows.append((f"{name}: real + synthetic, real validation accuracy", acc("real_plus_synthetic"),
                      f"real only: {acc('real')}", "ours; not run in the paper"))
+        draws = frames.gan_seeds(dataset)
+        for source, what in (("synthetic", "synthetic only"), ("real_plus_synthetic", "real + synthetic")):
+            entry = draws["sources"][source]
+            if "interval_95" not in entry:
+                continue  # one training of the GANs: no interval over them
+            low, high = entry["interval_95"]
+            split = (f"; sd {entry['sd']:.3f}, of which the classifier's seed {entry['classifier_sd']:.3f}"
+                     if entry.get("classifier_sd") is not None else "")
+            rows.append((f"{name}: {what}, mean over {draws['gan_seeds']} trainings of the GANs, 95 % interval",
+                         f"{entry['mean']:.3f} ({low:.3f} to {high:.3f})", f"real only: {acc('real')}",
+                         f"ours: each training draws the GANs and the CNN afresh{split}"))
         quality = frames.quality(dataset, class_names(params_of[dataset]))
         whole = quality[quality["class"] == "all"].set_index("metric")
         for metric in ("fid", "recall", "coverage", "label_fidelity", "near_copy_share"):

@@ -68,6 +68,11 @@ def classifier_final(dataset: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def gan_seeds(dataset: str) -> dict:
+    """Each synthetic source's accuracy over trainings of the GANs, with its interval (stage gan_seeds)."""
+    return _json(paths.gan_seeds_summary(dataset), "the synthetic sources' intervals over GAN seeds")
+
+
 # --- study 1: GANs, epoch choice, samples ---------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ TRAIN_STUDY2 = "train_study2"
 AUDIT_LABELS = "audit_labels"
 EXPLAIN = "explain"
 EVALUATE_STUDY2 = "evaluate_study2"
+GAN_SEEDS = "gan_seeds"
 REPORT = "report"
 
 

@@ -51,8 +51,8 @@ def load_data(params: Params, dataset: str) -> SweepData:
     from synthset.versions import file_md5
 
     if params.gan.kind != "per_class":
-        raise SynthsetError(f"{dataset}.gan.kind is {params.gan.kind!r}: a sweep tunes the paper's per-class GANs "
-                            "(set it to per_class to sweep)")
+        raise SynthsetError(f"{dataset}.gan.kind is {params.gan.kind!r}: a sweep tunes the paper's per-class GANs, "
+                            f"trained from scratch (set {dataset}.gan.kind to per_class to sweep)")
     needed = [paths.real_split(dataset, "train"), paths.real_split(dataset, "holdout"), paths.feature_network(dataset)]
     missing = [str(path) for path in needed if not path.exists()]
     if missing:
