@@ -25,6 +25,8 @@ TINY = {
     "gan_step.py": (["--scales", "tiny", "--steps", "2", "--warmup", "1", "--threads", "1"], "checkout",
                     rf"^tiny +\w+ +\d+ +{NUMBER} +{NUMBER} +{NUMBER} "),
     "parallel_stage.py": (["--scale", "tiny", "--tasks", "2", "--steps", "2"], "checkout", rf"ratio {NUMBER}"),
+    "study2_throughput.py": (["--models", "cnn_5l", "--images", "64", "--batch-size", "32", "--matrix", "128",
+                              "--threads", "1"], "checkout", rf"ratio {NUMBER} to the matmul baseline"),
     "startup.py": (["--repeats", "1"], "checkout", rf"ratio {NUMBER} to `dvc repro`"),
     "tracking_load.py": (["--clients", "1", "--seconds", "1"], "checkout", rf"metrics/s x{NUMBER}, p50 x{NUMBER}"),
 }

@@ -44,6 +44,10 @@ GAN_SEEDS = {"dataset": "mnist", "gan_seeds": 3, "seeds": {"0": 42, "1": 142, "2
     "real_plus_synthetic": {"values": [0.9588], "mean": 0.9588}}}
 
 
+# The complete semi-supervised GAN with 100 labels: test error per epoch, exactly 0.4 * epoch^-0.5.
+SSL_ERRORS = {epoch: 0.4 * epoch**-0.5 for epoch in (1, 2, 3, 4)}
+
+
 def _write(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -70,6 +74,8 @@ def _plant(root, params_raw):
     _write(root / "metrics/study2.json", json.dumps({"study2": study2}))
     _write(root / "metrics/mnist/study2/label_audit.json", json.dumps(AUDIT))
     _write(root / "metrics/mnist/gan_seeds.json", json.dumps(GAN_SEEDS))
+    _write(root / "metrics/mnist/study2/models/ssl_gan_100_labels.csv", "epoch,test_accuracy\n" + "".join(
+        f"{epoch},{1 - error}\n" for epoch, error in SSL_ERRORS.items()))
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +155,10 @@ def test_the_summary_table_shows_study_1s_accuracies_quality_and_study_2(pages):
                                                                                 "0.994 / 0.972 (epoch 5)")
     assert shown["Study 2: label head on real test, semi-gan* / semi-gan**"][0] == "0.734 / 0.835"
     assert shown["Study 2: synthetic test labels disputed by cnn-5l"][0] == "37 of 1000 (3.7%)"
-    assert len(shown) == 12  # every row accounted for: no other number shown
+    # 0.4 e^-0.5 = 0.05 at e = 64, = 0.0093 at e = (0.4 / 0.0093)^2 = 1,850
+    assert shown["Study 2: complete semi-supervised GAN, test error with 100 labels"] == (
+        "0.200 (epoch 4; its trend reaches 0.05 near epoch 64 and 0.0093 near epoch 1,850)", "0.0093 (full training)")
+    assert len(shown) == 13  # every row accounted for: no other number shown
 
 
 def test_the_summary_bars_show_the_whole_sets_bounded_quality_beside_its_floor(pages):

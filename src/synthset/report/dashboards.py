@@ -130,7 +130,8 @@ def study2_sections(params: Params, runs: pd.DataFrame) -> list[Section]:
         guarded("Study 2: the complete semi-supervised GAN", lambda: Section(
             "Study 2: the complete semi-supervised GAN",
             "Feature matching (Salimans et al. 2016, the poster's future work): test error on the real test set per "
-            "epoch, one line per number of labelled images. The poster did not run it.",
+            "epoch, one line per number of labelled images, each with its trend (a power law fitted to its errors, "
+            "dotted) carried on to the epoch at which it would reach Salimans et al.'s error. The poster did not run it.",
             figures_study2.ssl_gan_curves(frames.ssl_gan(list(params.study2.ssl.labels), dataset)),
             frames.provenance(frames.latest_runs(runs, dataset, stages.TRAIN_STUDY2, "labels")),
             [str(paths.study2_history(dataset, paths.ssl_gan_name(n))) for n in params.study2.ssl.labels])),
@@ -241,4 +242,14 @@ def study2_summary_rows(params: Params) -> pd.DataFrame:
                  f"poster, {papers.POSTER_TABLE_WHERE}"))
     rows.append(("Study 2: synthetic test labels disputed by cnn-5l", f"{audit['disputed']} of {audit['images']} "
                  f"({audit['disputed_share']:.1%})", "the poster labelled its 1,000 by hand", "poster, Data"))
+    ssl = frames.ssl_gan([100], params.dataset) if 100 in params.study2.ssl.labels else None
+    if ssl is not None:
+        last = ssl[ssl["epoch"] == ssl["epoch"].max()].iloc[0]
+        trend = figures_study2.error_trend(ssl["epoch"], 1 - ssl["test_accuracy"])
+        heading = ("its curve is not falling" if trend is None else
+                   f"its trend reaches 0.05 near epoch {figures_study2.epochs_to_reach(trend, 0.05):,.0f} and "
+                   f"{papers.SSL_ERROR_100_LABELS} near epoch {figures_study2.epochs_to_reach(trend, papers.SSL_ERROR_100_LABELS):,.0f}")
+        rows.append(("Study 2: complete semi-supervised GAN, test error with 100 labels",
+                     f"{1 - last['test_accuracy']:.3f} (epoch {int(last['epoch'])}; {heading})",
+                     f"{papers.SSL_ERROR_100_LABELS} (full training)", papers.SSL_ERROR_WHERE))
     return pd.DataFrame(rows, columns=["question", "ours", "reference", "source"])

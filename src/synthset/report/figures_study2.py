@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -69,12 +70,39 @@ def semi_table(ours: pd.DataFrame) -> go.Figure:
     return _table(header, columns, first_width=2.0)
 
 
-def ssl_gan_curves(ssl: pd.DataFrame) -> go.Figure:
-    """The complete semi-supervised GAN's test error on real digits per epoch, one line per label count."""
+def error_trend(epochs: pd.Series, errors: pd.Series) -> tuple[float, float] | None:
+    """(slope, intercept) of log error against log epoch, fitted by least squares: where the curve
+    is heading if it keeps its rate. None with fewer than 3 epochs or an error that is not falling."""
+    if len(epochs) < 3 or (errors <= 0).any():
+        return None
+    slope, intercept = np.polyfit(np.log(epochs), np.log(errors), 1)
+    return (float(slope), float(intercept)) if slope < 0 else None
+
+
+def epochs_to_reach(trend: tuple[float, float], error: float) -> float:
+    slope, intercept = trend
+    return float(np.exp((np.log(error) - intercept) / slope))
+
+
+def ssl_gan_curves(ssl: pd.DataFrame, reference: float = papers.SSL_ERROR_100_LABELS) -> go.Figure:
+    """The complete semi-supervised GAN's test error on real digits per epoch, one line per label
+    count (log axes), each with its power-law trend extended to the epoch at which it would reach
+    ``reference`` (Salimans et al.'s error with 100 labels), at most 1,000 times the epochs run."""
     figure = go.Figure()
     for count, part in ssl.groupby("labels"):
-        figure.add_trace(go.Scatter(x=part["epoch"], y=1 - part["test_accuracy"], mode="lines+markers", name=f"{count} labels"))
-    figure.update_layout(height=380, xaxis_title="epoch", yaxis_title="test error (real MNIST test set)")
+        errors = 1 - part["test_accuracy"]
+        figure.add_trace(go.Scatter(x=part["epoch"], y=errors, mode="lines+markers", name=f"{count} labels"))
+        trend = error_trend(part["epoch"], errors)
+        if trend is not None:
+            last = part["epoch"].max()
+            reach = min(epochs_to_reach(trend, reference), 1000 * last)
+            x = np.geomspace(1, max(reach, last), 50)
+            figure.add_trace(go.Scatter(
+                x=x, y=np.exp(trend[1]) * x ** trend[0], mode="lines", line={"dash": "dot"},
+                name=f"{count} labels, trend (error x epoch^{trend[0]:.2f}): {reference} near epoch {reach:,.0f}"))
+    figure.add_hline(y=reference, line_dash="dash", annotation_text=f"{papers.SSL_ERROR_WHERE}, 100 labels: {reference}")
+    figure.update_layout(height=420, xaxis_title="epoch", yaxis_title="test error (real MNIST test set)",
+                         xaxis_type="log", yaxis_type="log")
     return figure
 
 
