@@ -325,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     dataset_command("select-epochs", select_epochs, "score every kept generator epoch and choose one per class")
     dataset_command("generate", generate, "write the synthetic dataset from the trained generators")
     dataset_command("assess", assess, "quality metrics of the synthetic dataset against held-out real images")
-    dataset_command("gan-seeds", gan_seeds, "train the GANs and the synthetic sources' CNNs from classifier.gan_seeds - 1 "
+    dataset_command("gan-seeds", gan_seeds, "train the GANs and the synthetic sources' CNNs from intervals.gan_seeds - 1 "
                     "more seeds: each source's mean and 95 % interval")
     dataset_command("train-classifier", train_classifier, "train the CNN on each source given, validate on real data"
                     ).add_argument("sources", nargs="+", choices=SOURCES, metavar="source", help=", ".join(SOURCES))

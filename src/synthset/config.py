@@ -255,8 +255,14 @@ class ClassifierParams(Strict):
     # split; synthetic: everything generated; real_plus_synthetic: both, so twice as many).
     train_images_per_class: Annotated[int | None, Field(gt=0)]
     seeds: PositiveInt  # trainings per source, with seeds seed, seed+1, ...: the metrics give mean and std
-    # Draws of the GANs behind the synthetic sources (stage gan_seeds): the pipeline's own, then
-    # gan_seeds - 1 more from other seeds, each with its own CNN; 1: the pipeline's own only
+
+
+class IntervalsParams(Strict):
+    """Study 1's intervals over trainings of the GANs (stage gan_seeds), a section of its own so that
+    asking for more draws re-runs that stage alone."""
+
+    # Draws of the GANs behind the synthetic sources: the pipeline's own, then gan_seeds - 1 more
+    # from other seeds, each with its own CNN; 1: the pipeline's own only
     gan_seeds: PositiveInt
 
 
@@ -431,6 +437,7 @@ class Params(Project):
     features: FeatureNetworkParams
     quality: QualityParams
     study2: Study2Params | None  # None for a dataset study 2 does not run on
+    intervals: IntervalsParams
     sweep: SweepParams
 
     @property
@@ -462,10 +469,10 @@ ScaleName = Literal["default", "paper", "tiny"]
 SCALES = ScaleName.__args__
 PARAMS_FILE = Path("params.yaml")
 STUDY2_DATASETS = ("mnist",)  # the poster is about MNIST
-SECTIONS = ("gan", "generate", "augment", "classifier", "features", "quality", "study2", "sweep")
+SECTIONS = ("gan", "generate", "augment", "classifier", "features", "quality", "study2", "sweep", "intervals")
 # Besides its shared section, where each section may be set. "data" has no shared section.
 PER_DATASET = ("data", "gan", "quality", "sweep")  # <dataset>.<section>: one dataset, every scale
-PER_SCALE = ("data", "gan", "generate", "classifier", "features", "study2", "sweep")  # scales.<scale>.<dataset>.<section>
+PER_SCALE = ("data", "gan", "generate", "classifier", "features", "study2", "sweep", "intervals")  # scales.<scale>.<dataset>.<section>
 _TOP_LEVEL = ("scale", "seed", "datasets", "scales", *SECTIONS, *DATASETS)
 
 

@@ -2,7 +2,7 @@
 
 One training of the GANs is one draw of a chaotic process: the same FIDS30 settings gave a
 synthetic-trained CNN of 0.42 or 0.51 from two floating-point orders. The pipeline's own GANs are
-draw 0; this stage trains ``classifier.gan_seeds - 1`` more draws from other seeds, each through
+draw 0; this stage trains ``intervals.gan_seeds - 1`` more draws from other seeds, each through
 the same stages (GANs, epoch choice, generation, the CNN on ``synthetic`` and
 ``real_plus_synthetic``) run in a work directory of its own that sees the project's real splits and
 feature network, and reports each source's mean over the draws with a 95 % t-interval.
@@ -40,7 +40,7 @@ def run(params: Params, dataset: str) -> dict:
     out = paths.gan_seeds_dir(dataset)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)  # empty with gan_seeds: 1
-    for draw in range(1, params.classifier.gan_seeds):
+    for draw in range(1, params.intervals.gan_seeds):
         draws[draw] = _draw(params, dataset, draw)
         # The draw's synthetic set is versioned with the stage's output.
         shutil.copytree(_work_dir(dataset, draw) / paths.synthetic_dir(dataset), out / f"draw_{draw}" / "synthetic")
@@ -80,7 +80,7 @@ def _draw(params: Params, dataset: str, draw: int) -> dict[str, float]:
         _prepare_work_dir(work, dataset)
         state.write_text(json.dumps({"key": key, "seed": seed}))
 
-    print(f"[gan-seeds {dataset}] draw {draw} of {params.classifier.gan_seeds - 1}: GANs and CNNs from seed {seed}",
+    print(f"[gan-seeds {dataset}] draw {draw} of {params.intervals.gan_seeds - 1}: GANs and CNNs from seed {seed}",
           flush=True)
     with _inside(work), _tracked_as_draw(draw):
         train_gan.run(drawn, dataset, drawn.data.labels)
