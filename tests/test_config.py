@@ -222,5 +222,5 @@ def test_holdout_too_small_for_the_knn_metrics_is_refused(params_raw):
 
 
 def test_study2_settings_exist_for_study2_datasets_only(params_raw):
-    assert config.resolve(params_raw, dataset="mnist").study2.checkpoints == [1, 2, 3]
+    assert config.resolve(params_raw, dataset="mnist").study2.checkpoints == [1, 2]
     assert config.resolve(params_raw, dataset="fids30").study2 is None

@@ -80,3 +80,36 @@ def test_an_epoch_no_class_kept_is_refused_by_name_and_writes_nothing(project):
                                   "gan.checkpoint_every sets which are kept)")
     assert not paths.synthetic_dir("mnist").exists()
     assert not list(paths.synthetic_dir("mnist").parent.glob("*.partial"))
+
+
+@pytest.mark.parametrize("pool, pooled", [(2, [4, 2]), (5, [4, 2, 1])], ids=["two", "more-than-kept"])
+def test_a_pool_draws_equal_shares_from_the_chosen_generator_and_those_kept_before_it(project, pool, pooled):
+    """`generate.pool` with epoch -1: class 3's 40 images come from epoch 4's generator (the first
+    share, with the noise of a pool of one) and then epochs 2 and 1, latest first, each with noise
+    of its own; the manifest lists the pool; a pool larger than what was kept takes what was kept."""
+    raw = yaml.safe_load((project / "params.yaml").read_text())
+    raw["scales"]["tiny"]["mnist"]["generate"]["pool"] = pool
+    (project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    params = _params(project, -1)
+    _kept_generators(params)
+    generate_dataset(params, "mnist")
+
+    count = params.generate.images_per_class
+    shares = [len(part) for part in np.array_split(np.arange(count), len(pooled))]
+    manifest = json.loads((paths.synthetic_dir("mnist") / MANIFEST).read_text())
+    images, _ = load_synthetic(paths.synthetic_dir("mnist"), CLASSES)
+    for index, label in enumerate(CLASSES):
+        entry = manifest["classes"][str(label)]
+        assert entry["checkpoint"] == "generator_epoch_004.keras"
+        assert [(p["checkpoint"], p["images"]) for p in entry["pool"]] == [
+            (f"generator_epoch_{epoch:03d}.keras", share) for epoch, share in zip(pooled, shares, strict=True)]
+        expected = []
+        for position, (epoch, share) in enumerate(zip(pooled, shares, strict=True)):
+            generator = keras.saving.load_model(paths.generator_checkpoint(paths.gan_dir("mnist", label), epoch),
+                                                compile=False)
+            noise = (params.seed, label, 0) if position == 0 else (params.seed, label, 0, position)
+            expected.append(sample(generator, share, params.gan.latent_dim, seed=noise,
+                                   batch_size=params.generate.batch_size))
+        assert np.array_equal(images[index * count:(index + 1) * count], np.concatenate(expected)), label
+    first = _drawn_by(params, CLASSES[0], 4)[: shares[0]]
+    assert np.array_equal(images[: shares[0]], first)  # the chosen generator's share: a pool of one's first images

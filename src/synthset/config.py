@@ -180,6 +180,10 @@ class GenerateParams(Strict):
     # Which generator checkpoint: "selected" (the epoch-selection stage's choice per class), -1 (the
     # last epoch) or an epoch number, the same for every class.
     epoch: Literal["selected"] | Annotated[int, Field(ge=-1)]
+    # Kept checkpoints each class's images come from, in equal shares: the one ``epoch`` names and
+    # the pool - 1 kept before it (fewer where fewer were kept). 1: that one alone. Several
+    # generators of one training cover more of the class than one does (post-GAN boosting's pool).
+    pool: PositiveInt
     batch_size: PositiveInt
 
 

@@ -54,6 +54,14 @@ def chosen_checkpoint(gan_dir: Path, label: int, epoch: int | str, choice_file: 
     return checkpoints[epoch]
 
 
+def pooled_checkpoints(gan_dir: Path, label: int, epoch: int | str, choice_file: Path, pool: int) -> list[Path]:
+    """The chosen generator file (``chosen_checkpoint``) first, then up to ``pool - 1`` kept before it, latest first."""
+    chosen = chosen_checkpoint(gan_dir, label, epoch, choice_file)
+    kept = list(kept_checkpoints(gan_dir).values())
+    earlier = kept[: kept.index(chosen)]
+    return [chosen, *reversed(earlier[len(earlier) - (pool - 1):] if pool > 1 else [])]
+
+
 def sample(generator: keras.Model, count: int, latent_dim: int, seed: int | tuple[int, ...],
            batch_size: int = 500) -> np.ndarray:
     """``count`` uint8 images from N(0, 1) noise drawn with ``seed`` (an int or a tuple of ints)."""
@@ -64,8 +72,11 @@ def sample(generator: keras.Model, count: int, latent_dim: int, seed: int | tupl
     return from_tanh_range(np.concatenate(batches))
 
 
-def write_set(out_dir: Path, classes: Iterable[tuple[int, np.ndarray, Path]], counts: dict[int, int]) -> Path:
-    """Write ``(label, images, generator checkpoint)`` per class and the manifest, all or nothing.
+def write_set(out_dir: Path, classes: Iterable[tuple[int, np.ndarray, list[tuple[Path, int]]]],
+              counts: dict[int, int]) -> Path:
+    """Write ``(label, images, [(generator checkpoint, images it drew), ...])`` per class and the
+    manifest, all or nothing. The first checkpoint is the class's chosen one; a pool's others are
+    listed under ``pool``.
 
     Everything is written into a ``.partial`` sibling directory that replaces the output in one
     rename once the manifest is written, so a half-written set never carries the final name.
@@ -73,14 +84,18 @@ def write_set(out_dir: Path, classes: Iterable[tuple[int, np.ndarray, Path]], co
     manifest = {"images_per_class": counts, "classes": {}}
     with write_atomically(out_dir) as partial:
         partial.mkdir(parents=True)
-        for label, images, checkpoint in classes:
+        for label, images, drawn_by in classes:
             archive = paths.synthetic_archive(partial, label)
             save_images(archive, images, np.full(len(images), label))
-            manifest["classes"][str(label)] = {
-                "checkpoint": checkpoint.name, "generator_md5": file_md5(checkpoint),
-                "archive": archive.name, "archive_md5": file_md5(archive), "images": len(images),
-            }
-            print(f"[synthetic] class {label}: {len(images)} images from {checkpoint.name} -> {out_dir}", flush=True)
+            checkpoint = drawn_by[0][0]
+            entry = {"checkpoint": checkpoint.name, "generator_md5": file_md5(checkpoint),
+                     "archive": archive.name, "archive_md5": file_md5(archive), "images": len(images)}
+            if len(drawn_by) > 1:
+                entry["pool"] = [{"checkpoint": path.name, "generator_md5": file_md5(path), "images": count}
+                                 for path, count in drawn_by]
+            manifest["classes"][str(label)] = entry
+            sources = ", ".join(f"{count} from {path.name}" for path, count in drawn_by)
+            print(f"[synthetic] class {label}: {len(images)} images ({sources}) -> {out_dir}", flush=True)
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return out_dir
 

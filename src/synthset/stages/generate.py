@@ -5,25 +5,31 @@ from __future__ import annotations
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from synthset import lineage, paths
 from synthset.config import Params
-from synthset.synthetic import chosen_checkpoint, sample, write_set
+from synthset.synthetic import pooled_checkpoints, sample, write_set
 from synthset.versions import dvc_md5
 
 
 def draw(params: Params, dataset: str, out_dir: Path, counts: dict[int, int], noise_stream: int) -> Path:
-    """Each class's chosen generator draws its count; each (class, noise stream) has its own noise,
-    so the training set and study 2's test set never share a draw."""
+    """Each class's chosen generator (with ``generate.pool``, it and the ones kept before it, in equal
+    shares) draws its count; each (class, noise stream, pooled generator) has its own noise, so the
+    training set and study 2's test set never share a draw."""
     spec = params.generate
 
     def classes():
         for label, count in counts.items():
-            checkpoint = chosen_checkpoint(paths.gan_dir(dataset, label), label, spec.epoch, paths.epoch_choice(dataset))
-            generator = keras.saving.load_model(checkpoint, compile=False)
-            images = sample(generator, count, params.gan.latent_dim, seed=(params.seed, label, noise_stream),
-                            batch_size=spec.batch_size)
-            yield label, images, checkpoint
+            checkpoints = pooled_checkpoints(paths.gan_dir(dataset, label), label, spec.epoch,
+                                             paths.epoch_choice(dataset), spec.pool)
+            shares = [len(part) for part in np.array_split(np.arange(count), len(checkpoints))]
+            parts = []
+            for index, (checkpoint, share) in enumerate(zip(checkpoints, shares, strict=True)):
+                generator = keras.saving.load_model(checkpoint, compile=False)
+                noise = (params.seed, label, noise_stream) if index == 0 else (params.seed, label, noise_stream, index)
+                parts.append(sample(generator, share, params.gan.latent_dim, seed=noise, batch_size=spec.batch_size))
+            yield label, np.concatenate(parts), list(zip(checkpoints, shares, strict=True))
 
     return write_set(out_dir, classes(), counts)
 
