@@ -181,3 +181,14 @@ def test_class_names_follow_the_labels_not_the_positions():
     assert frames.class_name({2: "two", 0: "zero"}, "2") == "two"  # MNIST classes [2, 0]: the label is the digit
     assert frames.class_name(["apples", "limes"], 1) == "limes"  # FIDS30: the label is the position
     assert frames.class_name({0: "zero"}, 7) == "7"
+
+
+def test_the_quality_page_says_when_its_real_side_is_the_training_set(params_raw):
+    from synthset.config import resolve
+    from synthset.report.dashboards import _reference_note
+
+    fids30 = resolve(params_raw, scale="default", dataset="fids30")
+    assert fids30.data.holdout_per_class == 0
+    assert "the real side is the training images themselves" in _reference_note(fids30)
+    mnist = resolve(params_raw, scale="default", dataset="mnist")
+    assert f"{mnist.data.holdout_per_class} held-out training images per class" in _reference_note(mnist)

@@ -83,6 +83,19 @@ def classifier_section(dataset: str, params: Params, runs: pd.DataFrame) -> Sect
                    [str(paths.classifier_history(dataset, s)) for s in SOURCES])
 
 
+def _reference_note(params: Params) -> str:
+    """Where the real side of the quality metrics comes from, and so what they can be trusted to rank."""
+    if params.data.holdout_per_class:
+        return (f"The real side is {params.data.holdout_per_class} held-out training images per class, which no GAN "
+                "trains on.")
+    chosen = params.generate.epoch
+    used = ("its generators are each class's epoch chosen by these metrics, which may favour copies"
+            if chosen == "selected" else
+            f"its generators are {'the last checkpoint' if chosen == -1 else f'epoch {chosen}'}, not chosen by them")
+    return ("No holdout (data.holdout_per_class: 0): the real side is the training images themselves, so a "
+            f"generator that copies them scores well here; {used}.")
+
+
 def quality_sections(dataset: str, params: Params, runs: pd.DataFrame) -> list[Section]:
     names = class_names(params)
     quality = frames.quality(dataset, names)
@@ -93,7 +106,7 @@ def quality_sections(dataset: str, params: Params, runs: pd.DataFrame) -> list[S
         Section(f"{title(dataset)}: quality of the synthetic set per class",
                 f"Synthetic against real images ({per_image} per class); the black tick is the floor, the same metric "
                 "between two real samples: what a perfect generator would score. Lower is better for fid, kid and "
-                "near_copy_share, higher for the others. The papers judged quality by eye only.",
+                f"near_copy_share, higher for the others. {_reference_note(params)} The papers judged quality by eye only.",
                 figures.quality_per_class(quality), frames.provenance(frames.latest_runs(runs, dataset, stages.ASSESS)),
                 [str(paths.quality_metrics(dataset))]),
         Section(f"{title(dataset)}: quality against generator epoch",
@@ -159,6 +172,14 @@ def attention_sections(runs: pd.DataFrame, dataset: str) -> list[Section]:
     return sections
 
 
+def _gan_budget(dataset: str, params: Params) -> str:
+    """Why ours and the paper's differ first: how long the GANs train, ours against the paper's."""
+    gan = params.gan
+    shared = f"{gan.shared_epochs} on every class's images, then " if gan.kind == "shared_then_per_class" else ""
+    return (f"Ours: {shared}{gan.epochs} GAN epochs per class at batch {gan.batch_size}; "
+            f"the paper's: {papers.SCALE[dataset]}")
+
+
 def summary_rows(datasets: list[str], params_of: dict[str, Params]) -> pd.DataFrame:
     """The numbers that answer "how real is our synthetic data?", each with its reference."""
     rows = []
@@ -170,6 +191,7 @@ def summary_rows(datasets: list[str], params_of: dict[str, Params]) -> pd.DataFr
         rows.append((f"{name}: CNN trained on synthetic only, real validation accuracy", acc("synthetic"),
                      f"trained on real: {acc('real')}", "ours, real images"))
         kind, value, where = papers.SYNTHETIC_HEADLINE.get(dataset, ("gap", "not run in the paper", ""))
+        where = f"{where}. {_gan_budget(dataset, params_of[dataset])}" if where else where
         if kind == "gap":
             rows.append((f"{name}: gap real - synthetic (points)", f"{gap:.1f}", value, where))
         else:
@@ -224,6 +246,11 @@ def variant_rows(datasets: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["question", "ours", "reference", "source"])
 
 
+def _study2_training_images(params: Params) -> str:
+    per_class = params.study2.train_images_per_class
+    return "every training digit" if per_class is None else f"{per_class:,} training digits per class"
+
+
 def study2_summary_rows(params: Params) -> pd.DataFrame:
     ours = frames.study2_table(list(params.study2.models))
     last = ours[(ours["model"] == "cnn_5l") & (ours["epoch"] == ours["epoch"].max())]
@@ -235,7 +262,9 @@ def study2_summary_rows(params: Params) -> pd.DataFrame:
     if len(last):
         rows.append(("Study 2: cnn-5l test accuracy, real / synthetic test set",
                      f"{last['test_real'].iloc[0]:.3f} / {last['test_synthetic'].iloc[0]:.3f} (epoch {last['epoch'].iloc[0]})",
-                     f"{poster5[1]:.3f} / {poster5[2]:.3f} (epoch 5)", f"poster, {papers.POSTER_TABLE_WHERE}"))
+                     f"{poster5[1]:.3f} / {poster5[2]:.3f} (epoch 5)",
+                     f"poster, {papers.POSTER_TABLE_WHERE}. Ours: {last['epoch'].iloc[0]} of its 5 epochs, "
+                     f"on {_study2_training_images(params)}"))
     rows.append(("Study 2: label head on real test, semi-gan* / semi-gan**",
                  f"{semi_last.at['labelled_only', 'label_test']:.3f} / {semi_last.at['with_synthetic', 'label_test']:.3f}",
                  f"{papers.POSTER_SEMI['labelled_only'][5][3]:.3f} / {papers.POSTER_SEMI['with_synthetic'][5][3]:.3f} (epoch 5)",

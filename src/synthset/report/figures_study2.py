@@ -128,7 +128,7 @@ def image(path: Path, height: int = 520) -> go.Figure:
 
 def summary_table(rows: pd.DataFrame) -> go.Figure:
     """The handful of numbers, ours beside the reference (a floor or a paper's number) and where it comes from."""
-    return _table(["question", "ours", "reference", "reference from"],
+    return _table(["question", "ours", "reference", "reference from; why ours differs"],
                   [list(rows["question"]), list(rows["ours"]), list(rows["reference"]), list(rows["source"])],
                   height=80 + 40 * len(rows), first_width=3.0)  # wrapped rows: ~35-40 px
 
