@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -17,7 +18,7 @@ import yaml
 
 from conftest import TINY_MNIST_CLASSES as CLASSES
 from conftest import TINY_SSL_LABELS as SSL_LABELS
-from conftest import TinyPipeline, commit_all, run_command
+from conftest import PROJECT, TinyPipeline, commit_all, run_command
 
 pytestmark = pytest.mark.e2e
 SOURCES = ["real", "augmented", "synthetic", "real_plus_synthetic"]
@@ -622,3 +623,24 @@ def test_a_two_worker_sweep_keeps_its_study_in_postgresql_and_its_runs_on_the_se
     for run in trials:
         assert run.data.metrics and run.info.status in ("FINISHED", "KILLED")
         assert [a.path for a in client.list_artifacts(run.info.run_id, "samples")] == ["samples/class_2.png"]
+
+
+def test_the_gpu_scale_script_records_its_run_as_an_experiment_and_a_variant(own_copy):
+    """scripts/gpu/paper_scale.sh at the tiny scale on the CPU: it refuses without a GPU unless told,
+    then runs the pipeline as a named DVC experiment and keeps its numbers as a variant file."""
+    root, env, dvc = own_copy
+    commit_all(root, env, "tiny run")
+    shutil.copytree(PROJECT / "scripts", root / "scripts", dirs_exist_ok=True)
+    (root / ".venv").symlink_to(Path(sys.executable).parent.parent)  # the suite's environment, set up
+    script_env = {**env, "SYNTHSET_SCALE": "tiny", "SYNTHSET_SKIP_SETUP": "1"}
+
+    refused = subprocess.run(["bash", "scripts/gpu/paper_scale.sh"], cwd=root, env=script_env, capture_output=True, text=True)
+    assert refused.returncode == 1 and "TensorFlow sees no GPU" in refused.stderr
+    assert "Running stage" not in refused.stdout + refused.stderr
+
+    log = _run(["bash", "scripts/gpu/paper_scale.sh"], root, {**script_env, "SYNTHSET_ALLOW_CPU": "1"})
+    assert "tiny-scale:" in log and "metrics/variants/tiny-scale.json" in log
+    assert "tiny-scale" in _run(dvc + ["exp", "list", "--name-only"], root, env).split()
+    entry = json.loads((root / "metrics/variants/tiny-scale.json").read_text())
+    assert entry["command"].startswith("dvc exp run --name tiny-scale -S scale=tiny")
+    assert entry["metrics"]["mnist"]["study1"] == json.loads((root / "metrics/mnist/study1.json").read_text())["study1"]["mnist"]

@@ -184,6 +184,30 @@ def test_unsupervised_loss_is_the_k_plus_1_gan_loss_with_an_implicit_fake_logit(
     assert float(unsupervised_loss(real.astype("float32"), fake.astype("float32"))) == pytest.approx(expected, rel=1e-5)
 
 
+def test_data_dependent_initialisation_gives_each_unit_zero_mean_unit_variance_pre_activations():
+    from synthset.models.ssl_gan import NormalizedDense, build_ssl_discriminator, initialize_from_data
+
+    images = np.random.default_rng(0).uniform(size=(200, 8, 8, 1)).astype("float32")
+    discriminator = build_ssl_discriminator(image_shape=(8, 8, 1), num_classes=3, widths=[16, 8], input_noise=0.3,
+                                            hidden_noise=0.5, weight_norm=True)
+    normalized = [layer for layer in discriminator.layers if isinstance(layer, NormalizedDense)]
+    assert len(normalized) == 3  # two hidden layers and the logits
+
+    def pre_activations(layer):
+        inputs = keras.Model(discriminator.input, layer.input)(images, training=False)
+        return np.asarray(layer.preactivation(inputs)) + np.asarray(layer.bias)
+
+    assert np.abs(pre_activations(normalized[1]).std(axis=0) - 1).max() > 0.1  # not so before
+    initialize_from_data(discriminator, images)
+    for layer in normalized:
+        values = pre_activations(layer)
+        np.testing.assert_allclose(values.mean(axis=0), 0, atol=1e-4)
+        np.testing.assert_allclose(values.std(axis=0), 1, atol=1e-3)
+    plain = build_ssl_discriminator(image_shape=(8, 8, 1), num_classes=3, widths=[16, 8], input_noise=0.3,
+                                    hidden_noise=0.5, weight_norm=False)
+    assert not [layer for layer in plain.layers if isinstance(layer, NormalizedDense)]
+
+
 def test_labelled_subset_is_balanced_seeded_and_refuses_what_cannot_be_balanced():
     from synthset.errors import SynthsetError
     from synthset.training.ssl_gan import labelled_subset

@@ -290,6 +290,8 @@ class SslParams(Strict):
     generator_widths: list[PositiveInt] = Field(min_length=1)
     input_noise: Annotated[float, Field(ge=0.0)]  # std of the Gaussian noise on D's input and hidden layers
     hidden_noise: Annotated[float, Field(ge=0.0)]
+    weight_norm: bool  # D's layers weight-normalised and initialised from data, as the paper's code
+    unlabelled_weight: Annotated[float, Field(gt=0.0)]  # of D's unlabelled (real/fake) loss; the paper's code: 0.5
     latent_dim: PositiveInt
     learning_rate: LearningRate
     beta_1: Rate

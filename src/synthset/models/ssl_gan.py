@@ -5,7 +5,9 @@ D(x) = Z / (Z + 1), Z = sum_k exp(l_k(x)) (the K+1-th logit fixed at 0). It lear
 images (cross-entropy over the K digits), unlabelled real images (D -> 1) and generated ones
 (D -> 0). The generator does not try to fool D directly; it matches the mean of D's last hidden
 features on real and generated images (feature matching), which is what makes the classifier
-good. Architectures are the paper's MNIST ones (its weight normalisation left out).
+good. Architectures are the paper's MNIST ones; with ``weight_norm`` the discriminator's layers are
+weight-normalised and initialised from data as in the paper's code, so every unit starts with
+zero-mean, unit-variance pre-activations (Salimans and Kingma 2016).
 """
 
 from __future__ import annotations
@@ -16,17 +18,66 @@ from keras import layers, ops
 HIDDEN = "features"
 
 
+@keras.saving.register_keras_serializable(package="synthset")
+class NormalizedDense(layers.Layer):
+    """A dense layer with weight normalisation: each unit's weights are a direction (its norm divided
+    out) times a scale, so a step changes where a unit looks, not how loud it is. ``initialize``
+    sets scale and bias from a batch of the layer's inputs."""
+
+    def __init__(self, units: int, activation=None, train_scale: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.activation, self.train_scale = units, keras.activations.get(activation), train_scale
+
+    def build(self, input_shape):
+        self.direction = self.add_weight(name="direction", shape=(input_shape[-1], self.units),
+                                         initializer=keras.initializers.RandomNormal(stddev=0.1))
+        self.scale = self.add_weight(name="scale", shape=(self.units,), initializer="ones", trainable=self.train_scale)
+        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+
+    def preactivation(self, inputs):
+        return ops.matmul(inputs, self.direction * self.scale / ops.sqrt(ops.sum(ops.square(self.direction), axis=0)))
+
+    def call(self, inputs):
+        return self.activation(self.preactivation(inputs) + self.bias)
+
+    def initialize(self, inputs) -> None:
+        """Scale and bias that give ``inputs`` zero-mean, unit-variance pre-activations per unit."""
+        values = ops.convert_to_numpy(self.preactivation(inputs))
+        std = values.std(axis=0) + 1e-8
+        self.scale.assign(ops.convert_to_numpy(self.scale) / std)
+        self.bias.assign(-values.mean(axis=0) / std)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "train_scale": self.train_scale,
+                "activation": keras.activations.serialize(self.activation)}
+
+
 def build_ssl_discriminator(
-    *, image_shape: tuple[int, int, int], num_classes: int, widths: list[int], input_noise: float, hidden_noise: float
+    *, image_shape: tuple[int, int, int], num_classes: int, widths: list[int], input_noise: float, hidden_noise: float,
+    weight_norm: bool = False,
 ) -> keras.Model:
     """Images in [0, 1] -> (K digit logits, last hidden features); Gaussian noise on every layer's input."""
+    def dense(units, activation=None, **kwargs):
+        if weight_norm:
+            return NormalizedDense(units, activation, **kwargs)
+        kwargs.pop("train_scale", None)
+        return layers.Dense(units, activation=activation, **kwargs)
+
     image = keras.Input(shape=image_shape, name="image")
     x = layers.GaussianNoise(input_noise)(layers.Flatten()(image))
     for index, width in enumerate(widths):
-        hidden = layers.Dense(width, activation="relu", name=HIDDEN if index == len(widths) - 1 else None)(x)
+        hidden = dense(width, "relu", name=HIDDEN if index == len(widths) - 1 else None)(x)
         x = layers.GaussianNoise(hidden_noise)(hidden)
-    logits = layers.Dense(num_classes, name="class_logits")(x)
+    logits = dense(num_classes, train_scale=True, name="class_logits")(x)
     return keras.Model(image, [logits, hidden], name="ssl_discriminator")
+
+
+def initialize_from_data(discriminator: keras.Model, images) -> None:
+    """The paper's data-dependent initialisation: layer by layer, each weight-normalised layer's
+    pre-activations on ``images`` (noise off) start at mean 0 and variance 1."""
+    for layer in discriminator.layers:
+        if isinstance(layer, NormalizedDense):
+            layer.initialize(keras.Model(discriminator.input, layer.input)(images, training=False))
 
 
 def build_ssl_generator(*, latent_dim: int, image_shape: tuple[int, int, int], widths: list[int]) -> keras.Model:
@@ -51,9 +102,11 @@ def unsupervised_loss(real_logits, fake_logits):
 class FeatureMatchingGAN(keras.Model):
     """Trains on batches ((labelled images, labels), unlabelled images); evaluates as a classifier."""
 
-    def __init__(self, discriminator: keras.Model, generator: keras.Model, latent_dim: int, seed: int, **kwargs):
+    def __init__(self, discriminator: keras.Model, generator: keras.Model, latent_dim: int, seed: int,
+                 unlabelled_weight: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self.discriminator, self.generator, self.latent_dim = discriminator, generator, latent_dim
+        self.unlabelled_weight = unlabelled_weight
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.classifier_accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
 
@@ -89,7 +142,7 @@ class FeatureMatchingGAN(keras.Model):
             fake_logits, _ = self.discriminator(fake, training=True)
             supervised = ops.mean(keras.losses.sparse_categorical_crossentropy(labels, labelled_logits, from_logits=True))
             unsupervised = unsupervised_loss(real_logits, fake_logits)
-            d_loss = supervised + unsupervised
+            d_loss = supervised + self.unlabelled_weight * unsupervised
         weights = self.discriminator.trainable_weights
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, weights), weights))
 

@@ -11,7 +11,9 @@ import pandas as pd
 
 from synthset.config import SslParams
 from synthset.errors import SynthsetError
-from synthset.models.ssl_gan import FeatureMatchingGAN, build_ssl_discriminator, build_ssl_generator
+
+INIT_IMAGES = 500
+from synthset.models.ssl_gan import FeatureMatchingGAN, build_ssl_discriminator, build_ssl_generator, initialize_from_data
 
 
 def labelled_subset(labels: np.ndarray, classes: list[int], count: int, seed: int) -> np.ndarray:
@@ -50,10 +52,14 @@ def fit_ssl_gan(spec: SslParams, image_shape: tuple[int, int, int], num_classes:
     keras.utils.set_random_seed(seed)
     model = FeatureMatchingGAN(
         build_ssl_discriminator(image_shape=image_shape, num_classes=num_classes, widths=spec.discriminator_widths,
-                                input_noise=spec.input_noise, hidden_noise=spec.hidden_noise),
+                                input_noise=spec.input_noise, hidden_noise=spec.hidden_noise,
+                                weight_norm=spec.weight_norm),
         build_ssl_generator(latent_dim=spec.latent_dim, image_shape=image_shape, widths=spec.generator_widths),
-        latent_dim=spec.latent_dim, seed=seed,
+        latent_dim=spec.latent_dim, seed=seed, unlabelled_weight=spec.unlabelled_weight,
     )
+    if spec.weight_norm:  # the paper's code initialises from 500 training images
+        chosen = np.random.default_rng(seed).choice(len(images), min(INIT_IMAGES, len(images)), replace=False)
+        initialize_from_data(model.discriminator, images[chosen].astype("float32") / 255.0)
     model.compile(d_optimizer=keras.optimizers.Adam(spec.learning_rate, beta_1=spec.beta_1),
                   g_optimizer=keras.optimizers.Adam(spec.learning_rate, beta_1=spec.beta_1))
     model.build()
