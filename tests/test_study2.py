@@ -264,3 +264,19 @@ def test_ssl_gan_trains_its_generator_and_reports_test_error(project, monkeypatc
     assert {"epoch", "d_loss_supervised", "d_loss_unsupervised", "g_loss", "test_accuracy"} <= set(curves.columns)
     assert curves["epoch"].tolist() == list(range(1, params.study2.ssl.epochs + 1))
     assert curves["test_accuracy"].iloc[-1] == pytest.approx(accuracy, abs=1e-6)
+
+
+def test_the_ssl_gan_curve_script_prints_the_test_error_every_few_steps(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import PROJECT, write_tiny_mnist
+
+    write_tiny_mnist(tmp_path / "mnist")
+    result = subprocess.run([sys.executable, "scripts/ssl_gan_curve.py", "--data", str(tmp_path / "mnist"),
+                             "--steps", "4", "--every", "2", "--labels", "20", "--plain"],
+                            cwd=PROJECT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "600 training digits, 20 labelled; weight_norm False, unlabelled_weight 0.5" in result.stdout
+    errors = re.findall(r"^step (\d+): test error ([0-9.]+)", result.stdout, re.M)
+    assert [step for step, _ in errors] == ["2", "4"] and all(0 <= float(e) <= 1 for _, e in errors)

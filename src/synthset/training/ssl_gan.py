@@ -46,9 +46,11 @@ def batches(spec: SslParams, images: np.ndarray, labels: np.ndarray, labelled: n
 
 def fit_ssl_gan(spec: SslParams, image_shape: tuple[int, int, int], num_classes: int, images: np.ndarray,
                 labels: np.ndarray, labelled: np.ndarray, test: tuple[np.ndarray, np.ndarray], seed: int,
-                callbacks: Sequence[keras.callbacks.Callback] = ()) -> tuple[FeatureMatchingGAN, pd.DataFrame]:
+                callbacks: Sequence[keras.callbacks.Callback] = (), steps_per_epoch: int | None = None,
+                ) -> tuple[FeatureMatchingGAN, pd.DataFrame]:
     """Fit on uint8 ``images`` with class indices ``labels``, of which ``labelled`` are known; test on
-    ``test`` (uint8 images, class indices) every epoch. Returns the model and its per-epoch curves."""
+    ``test`` (uint8 images, class indices) every epoch. Returns the model and its per-epoch curves.
+    An epoch is a pass over ``images``, or ``steps_per_epoch`` steps of a stream that repeats them."""
     keras.utils.set_random_seed(seed)
     model = FeatureMatchingGAN(
         build_ssl_discriminator(image_shape=image_shape, num_classes=num_classes, widths=spec.discriminator_widths,
@@ -63,8 +65,10 @@ def fit_ssl_gan(spec: SslParams, image_shape: tuple[int, int, int], num_classes:
     model.compile(d_optimizer=keras.optimizers.Adam(spec.learning_rate, beta_1=spec.beta_1),
                   g_optimizer=keras.optimizers.Adam(spec.learning_rate, beta_1=spec.beta_1))
     model.build()
+    data = batches(spec, images, labels, labelled, seed)
     history = model.fit(
-        batches(spec, images, labels, labelled, seed), epochs=spec.epochs, verbose=0, shuffle=False,
+        data if steps_per_epoch is None else data.repeat(), epochs=spec.epochs, steps_per_epoch=steps_per_epoch,
+        verbose=0, shuffle=False,
         validation_data=(test[0].astype("float32") / 255.0, test[1]), validation_batch_size=1000,
         callbacks=list(callbacks),
     )
