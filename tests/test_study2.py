@@ -2,6 +2,7 @@
 
 import json
 import re
+import zipfile
 
 import keras
 import numpy as np
@@ -206,6 +207,23 @@ def test_data_dependent_initialisation_gives_each_unit_zero_mean_unit_variance_p
     plain = build_ssl_discriminator(image_shape=(8, 8, 1), num_classes=3, widths=[16, 8], input_noise=0.3,
                                     hidden_noise=0.5, weight_norm=False)
     assert not [layer for layer in plain.layers if isinstance(layer, NormalizedDense)]
+
+
+def test_the_weight_normalised_discriminator_is_saved_as_plain_dense_layers_computing_the_same(tmp_path):
+    from synthset.io import save_model
+    from synthset.models.ssl_gan import build_ssl_discriminator, initialize_from_data, plain_copy
+
+    images = np.random.default_rng(0).uniform(size=(50, 8, 8, 1)).astype("float32")
+    discriminator = build_ssl_discriminator(image_shape=(8, 8, 1), num_classes=3, widths=[16, 8], input_noise=0.3,
+                                            hidden_noise=0.5, weight_norm=True)
+    initialize_from_data(discriminator, images)
+    save_model(plain_copy(discriminator), tmp_path / "discriminator.keras")
+    with zipfile.ZipFile(tmp_path / "discriminator.keras") as archive:
+        layers = [layer["class_name"] for layer in json.loads(archive.read("config.json"))["config"]["layers"]]
+    assert layers.count("Dense") == 3 and "NormalizedDense" not in layers  # Keras alone loads it
+    loaded = keras.models.load_model(tmp_path / "discriminator.keras")
+    for ours, theirs in zip(discriminator(images, training=False), loaded(images, training=False)):
+        np.testing.assert_allclose(np.asarray(theirs), np.asarray(ours), rtol=1e-5, atol=1e-5)
 
 
 def test_labelled_subset_is_balanced_seeded_and_refuses_what_cannot_be_balanced():

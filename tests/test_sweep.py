@@ -21,6 +21,7 @@ import yaml
 from optuna.trial import TrialState
 
 from conftest import PROJECT, copy_project, pipeline_environment, run_command, write_tiny_mnist
+from synthset import config
 
 pytestmark = pytest.mark.e2e
 JOURNAL = "sweeps/studies.journal"
@@ -561,18 +562,43 @@ def test_a_sweep_of_no_trials_or_no_workers_is_refused_before_any_study_exists(w
 
 
 def test_the_conditional_gan_is_refused_naming_the_setting(warm_project):
-    """A sweep tunes the per-class GANs only (tuning.objective.load_data): with
+    """A sweep tunes GANs per class (tuning.objective.load_data): with
     `mnist.gan.kind: conditional` it is refused before any study or trial exists."""
     root, env = warm_project
     text = (root / "params.yaml").read_text()
     assert text.count("kind: per_class             #") == 1
     (root / "params.yaml").write_text(text.replace("kind: per_class             #", "kind: conditional           #"))
     assert _refused(sweep_command("conditional", 1), root, env) == (
-        "synthset: error: mnist.gan.kind is 'conditional': a sweep tunes the paper's per-class GANs, trained from "
-        "scratch (set mnist.gan.kind to per_class to sweep)")
+        "synthset: error: mnist.gan.kind is 'conditional': a sweep tunes a GAN per class, trained from scratch or "
+        "from a shared GAN (set mnist.gan.kind to one of ['per_class', 'shared_then_per_class'] to sweep)")
     assert not (root / "sweeps").exists()
     experiment = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"]).get_experiment_by_name("synthset-mnist-sweeps")
     assert experiment is None  # no study run either
+
+
+def test_a_shared_then_per_class_sweep_tunes_the_shared_budget_and_sweep_best_writes_it(warm_project):
+    """With `mnist.gan.kind: shared_then_per_class` and a `shared_epochs` range, each trial trains the
+    shared GAN for the epochs it drew, then each class from it; trial 0 is the current settings."""
+    root, env = warm_project
+    text = (root / "params.yaml").read_text()
+    text = text.replace("kind: per_class             #", "kind: shared_then_per_class #")
+    text = text.replace("shared_epochs: null ", "shared_epochs: [1, 3] ")
+    (root / "params.yaml").write_text(text)
+    current = config.load(root / "params.yaml", dataset="mnist")
+    assert current.gan.kind == "shared_then_per_class" and current.sweep.space.shared_epochs == (1, 3)
+
+    run_command(sweep_command("shared", 2), root, env)
+    study = load(root, "shared")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    assert study.trials[0].params["shared_epochs"] == current.gan.shared_epochs  # the baseline
+    assert all(1 <= t.params["shared_epochs"] <= 3 for t in study.trials)
+    other = next(t for t in study.trials if t.number != 0)  # a drawn trial: it may change shared_epochs
+    output = run_command([_synthset(), "sweep-best", "shared", "--trial", str(other.number)], root, env)
+    shown = _overrides_shown(output) if "dvc exp run " in output else {}
+    if other.params["shared_epochs"] != current.gan.shared_epochs:
+        assert shown["scales.tiny.mnist.gan.shared_epochs"] == str(other.params["shared_epochs"])
+    else:
+        assert "scales.tiny.mnist.gan.shared_epochs" not in shown
 
 
 def test_an_unreachable_database_is_named_before_any_work(warm_project):

@@ -25,15 +25,15 @@ def adam_gan(mnist):
     return mnist.gan.model_copy(update={"optimizer": "adam", "batch_size": 32, "epochs": 6})
 
 
-def test_the_baseline_values_give_back_the_current_settings(adam_gan):
-    values = space.defaults(adam_gan)
+def test_the_baseline_values_give_back_the_current_settings(adam_gan, mnist):
+    values = space.defaults(adam_gan, mnist.sweep.space)
     assert values["batch_size"] == 32 and values["adam_beta_1"] == adam_gan.adam.beta_1
     assert values["generator_widths"] == "-".join(map(str, [adam_gan.generator.base_filters, *adam_gan.generator.filters]))
     assert space.settings_for(adam_gan, values, steps=372, train_images=2000) == adam_gan  # 6 epochs of 62 steps
 
 
-def test_the_step_budget_sets_the_epochs_at_the_trials_batch_size(adam_gan):
-    values = {**space.defaults(adam_gan), "batch_size": 64, "optimizer": "rmsprop"}
+def test_the_step_budget_sets_the_epochs_at_the_trials_batch_size(adam_gan, mnist):
+    values = {**space.defaults(adam_gan, mnist.sweep.space), "batch_size": 64, "optimizer": "rmsprop"}
     values.pop("adam_beta_1")
     settings = space.settings_for(adam_gan, values, steps=372, train_images=2000)
     assert settings.epochs == 12 and settings.batch_size == 64  # 31 steps per epoch
@@ -43,10 +43,10 @@ def test_the_step_budget_sets_the_epochs_at_the_trials_batch_size(adam_gan):
 
 
 def test_a_combination_the_models_refuse_is_a_refusal_not_a_crash(mnist):
-    values = {**space.defaults(mnist.gan), "discriminator_widths": "16-32-64"}  # 3 layers, 2 strides
+    values = {**space.defaults(mnist.gan, mnist.sweep.space), "discriminator_widths": "16-32-64"}  # 3 layers, 2 strides
     with pytest.raises(space.SettingsRefused, match="gan.discriminator: .*filters has 3 layers but strides has 2"):
         space.settings_for(mnist.gan, values, steps=10, train_images=100)
-    values = {**space.defaults(mnist.gan), "generator_widths": "64-32-16-8"}  # 56x56 images
+    values = {**space.defaults(mnist.gan, mnist.sweep.space), "generator_widths": "64-32-16-8"}  # 56x56 images
     settings = space.settings_for(mnist.gan, values, steps=10, train_images=100)
     with pytest.raises(space.SettingsRefused, match=r"shape \(56, 56, 1\), not \(28, 28, 1\)"):
         space.check_buildable(settings, (28, 28, 1))
@@ -63,6 +63,20 @@ def test_suggest_draws_inside_the_space_and_beta_1_only_for_adam(mnist):
         assert values["batch_size"] in mnist.sweep.space.batch_size
         study.tell(trial, 0.0)
     assert {t.params["optimizer"] for t in study.trials} == {"adam", "rmsprop"}
+
+
+def test_shared_epochs_is_drawn_kept_and_set_only_when_the_space_has_a_range(mnist):
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    assert mnist.sweep.space.shared_epochs is None
+    assert "shared_epochs" not in space.suggest(study.ask(), mnist.sweep.space)
+    assert "shared_epochs" not in space.defaults(mnist.gan, mnist.sweep.space)
+    ranged = mnist.sweep.space.model_copy(update={"shared_epochs": (3, 9)})
+    drawn = [space.suggest(study.ask(), ranged)["shared_epochs"] for _ in range(10)]
+    assert all(3 <= value <= 9 for value in drawn) and len(set(drawn)) > 1
+    baseline = space.defaults(mnist.gan, ranged)
+    assert baseline["shared_epochs"] == mnist.gan.shared_epochs
+    settings = space.settings_for(mnist.gan, {**baseline, "shared_epochs": 7}, steps=372, train_images=2000)
+    assert settings.shared_epochs == 7
 
 
 def test_sweep_settings_are_validated_naming_the_place(params_raw):

@@ -382,6 +382,8 @@ class SweepSpace(Strict):
     batch_size: list[PositiveInt] = Field(min_length=1)
     generator_widths: list[list[PositiveInt]] = Field(min_length=1)  # each [base_filters, *filters]
     discriminator_widths: list[list[PositiveInt]] = Field(min_length=1)  # each the conv widths
+    # gan.shared_epochs, [low, high] (kind shared_then_per_class); None: the current value, not tuned
+    shared_epochs: tuple[PositiveInt, PositiveInt] | None
 
     @model_validator(mode="after")
     def _ordered_ranges(self):

@@ -34,8 +34,12 @@ class NormalizedDense(layers.Layer):
         self.scale = self.add_weight(name="scale", shape=(self.units,), initializer="ones", trainable=self.train_scale)
         self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
 
+    def kernel(self):
+        """The kernel a plain dense layer would need to compute the same: direction times scale over norm."""
+        return self.direction * self.scale / ops.sqrt(ops.sum(ops.square(self.direction), axis=0))
+
     def preactivation(self, inputs):
-        return ops.matmul(inputs, self.direction * self.scale / ops.sqrt(ops.sum(ops.square(self.direction), axis=0)))
+        return ops.matmul(inputs, self.kernel())
 
     def call(self, inputs):
         return self.activation(self.preactivation(inputs) + self.bias)
@@ -70,6 +74,23 @@ def build_ssl_discriminator(
         x = layers.GaussianNoise(hidden_noise)(hidden)
     logits = dense(num_classes, train_scale=True, name="class_logits")(x)
     return keras.Model(image, [logits, hidden], name="ssl_discriminator")
+
+
+def plain_copy(discriminator: keras.Model) -> keras.Model:
+    """The same function with plain ``Dense`` layers (each weight-normalised layer's kernel and bias):
+    what is saved, so that the file loads with Keras alone, without synthset's layer class."""
+    def clone(layer):
+        if isinstance(layer, NormalizedDense):
+            return layers.Dense(layer.units, activation=layer.activation, name=layer.name)
+        return layer.__class__.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(discriminator, clone_function=clone)
+    for original, cloned in zip(discriminator.layers, copy.layers):
+        if isinstance(original, NormalizedDense):
+            cloned.set_weights([ops.convert_to_numpy(original.kernel()), ops.convert_to_numpy(original.bias)])
+        else:
+            cloned.set_weights(original.get_weights())
+    return copy
 
 
 def initialize_from_data(discriminator: keras.Model, images) -> None:

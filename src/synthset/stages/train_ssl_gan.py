@@ -15,6 +15,7 @@ from synthset.config import Params
 from synthset.data.archives import class_indices, first_per_class, load_images
 from synthset.imaging import image_grid, save_png
 from synthset.io import save_model
+from synthset.models.ssl_gan import plain_copy
 from synthset.stages.study2_files import write_results
 from synthset.training.callbacks import EpochTimer, MetricsToTracker
 from synthset.training.ssl_gan import fit_ssl_gan, labelled_subset
@@ -41,8 +42,8 @@ def run(params: Params, dataset: str, label_count: int) -> dict:
             params.seed, callbacks=[MetricsToTracker(tracker),
                                     EpochTimer(f"ssl-gan {dataset}/{label_count} labels", spec.epochs)])
         accuracy = float(curves["test_accuracy"].iloc[-1])
-        for network in ("discriminator", "generator"):
-            save_model(getattr(model, network), paths.ssl_gan_network(dataset, label_count, network))
+        save_model(plain_copy(model.discriminator), paths.ssl_gan_network(dataset, label_count, "discriminator"))
+        save_model(model.generator, paths.ssl_gan_network(dataset, label_count, "generator"))
         noise = keras.random.uniform((100, spec.latent_dim), seed=params.seed)
         samples = np.clip(np.rint(255 * np.asarray(model.generator(noise, training=False))), 0, 255).astype(np.uint8)
         save_png(image_grid(samples, 10), paths.ssl_gan_samples(dataset, label_count))

@@ -1,5 +1,7 @@
 """One trial: train the GAN of each sweep class with the library trainer on a fixed step budget,
 score its generator with the quality code against the holdout's reference half, report per class.
+With ``gan.kind: shared_then_per_class`` the trial first trains the shared GAN on every class's
+images for its ``shared_epochs`` (a setting the space may tune), and each class starts from it.
 
 The pipeline's seeds are used (``seed * 1000 + label`` for training, ``seed + 7919 * label`` for
 the scored images), so the trial of the current settings trains the pipeline's GANs; with another
@@ -10,8 +12,10 @@ number of threads per process the floating-point order differs, and so do the sc
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import keras
@@ -26,7 +30,9 @@ from synthset.models.features import FeatureExtractor
 from synthset.quality.scoring import ClassReference, class_reference
 from synthset.quality.selection import score_checkpoints
 from synthset.tuning.space import SettingsRefused, check_buildable, settings_for, suggest
-from synthset.training.gan import train_gan
+from synthset.training.gan import save_networks, train_gan
+
+SWEPT_KINDS = ("per_class", "shared_then_per_class")
 
 
 class TrainingFailed(Exception):
@@ -43,6 +49,7 @@ class SweepData:
     feature_index: dict[int, int]  # label -> the class's output in the feature network
     extractor: FeatureExtractor
     inputs: dict[str, str] = field(default_factory=dict)  # input name -> md5, for the tracker
+    shared_images: np.ndarray | None = None  # every class's training images: the shared GAN's (shared_then_per_class)
 
 
 def load_data(params: Params, dataset: str) -> SweepData:
@@ -50,9 +57,9 @@ def load_data(params: Params, dataset: str) -> SweepData:
     from synthset.stages.scoring_inputs import feature_extractor
     from synthset.versions import file_md5
 
-    if params.gan.kind != "per_class":
-        raise SynthsetError(f"{dataset}.gan.kind is {params.gan.kind!r}: a sweep tunes the paper's per-class GANs, "
-                            f"trained from scratch (set {dataset}.gan.kind to per_class to sweep)")
+    if params.gan.kind not in SWEPT_KINDS:
+        raise SynthsetError(f"{dataset}.gan.kind is {params.gan.kind!r}: a sweep tunes a GAN per class, trained from "
+                            f"scratch or from a shared GAN (set {dataset}.gan.kind to one of {list(SWEPT_KINDS)} to sweep)")
     needed = [paths.real_split(dataset, "train"), paths.real_split(dataset, "holdout"), paths.feature_network(dataset)]
     missing = [str(path) for path in needed if not path.exists()]
     if missing:
@@ -70,6 +77,9 @@ def load_data(params: Params, dataset: str) -> SweepData:
         feature_index=feature_index,
         extractor=extractor,
         inputs={name: file_md5(path) for name, path in zip(("train", "holdout", "feature_network"), needed)},
+        shared_images=(np.concatenate([images_of_class(needed[0], label, params.gan.train_images_per_class)
+                                       for label in params.data.labels])
+                       if params.gan.kind == "shared_then_per_class" else None),
     )
 
 
@@ -93,11 +103,21 @@ class _StepClock(keras.callbacks.Callback):
         return (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else float("nan")
 
 
-def train_and_score(params: Params, settings, data: SweepData, label: int) -> ClassResult:
-    """Train one class's GAN for ``sweep.steps`` steps and score its last generator."""
+def train_shared(params: Params, settings, data: SweepData, directory: Path) -> Path:
+    """The shared GAN of ``shared_then_per_class`` with the trial's settings, trained as the stage
+    trains it (same images and seed, ``shared_epochs`` epochs); its networks saved in ``directory``."""
+    shared = settings.model_copy(update={"epochs": settings.shared_epochs})
+    training = train_gan(shared, data.shared_images, seed=params.seed * 1000 + 999)  # stages.train_gan's seed
+    save_networks(training.model, directory)
+    return directory
+
+
+def train_and_score(params: Params, settings, data: SweepData, label: int, start_from: Path | None = None) -> ClassResult:
+    """Train one class's GAN for ``sweep.steps`` steps (from the shared GAN's networks, if given) and
+    score its last generator."""
     clock = _StepClock()
     training = train_gan(settings, data.images[label], seed=params.seed * 1000 + label, steps=params.sweep.steps,
-                         callbacks=[clock])
+                         callbacks=[clock], start_from=start_from)
     generator = training.generator
     curve = score_checkpoints([(params.sweep.steps, generator)], data.references[label], data.extractor,
                               data.feature_index[label], params.quality, settings.latent_dim,
@@ -138,8 +158,6 @@ class Objective:
         return settings
 
     def __call__(self, trial) -> float | tuple[float, float]:
-        import optuna
-
         values = suggest(trial, self.params.sweep.space)
         if self.on_start:
             self.on_start(trial, values)
@@ -148,9 +166,17 @@ class Objective:
         except SettingsRefused as error:
             trial.set_user_attr("failure", f"settings: {error}")
             raise
+        with tempfile.TemporaryDirectory(prefix="synthset-shared-gan-") as scratch:
+            start_from = (train_shared(self.params, settings, self.data, Path(scratch))
+                          if self.params.gan.kind == "shared_then_per_class" else None)
+            return self._classes(trial, settings, start_from)
+
+    def _classes(self, trial, settings, start_from: Path | None) -> float | tuple[float, float]:
+        import optuna
+
         scores, speeds = [], []
         for position, label in enumerate(self.data.labels):
-            result = train_and_score(self.params, settings, self.data, label)
+            result = train_and_score(self.params, settings, self.data, label, start_from)
             value = result.scores[self.metric]
             if not math.isfinite(value):
                 trial.set_user_attr("failure", f"training: class {label}'s {self.metric} is {value} (diverged)")

@@ -95,7 +95,7 @@ def prepare(params: Params, request: SweepRequest, data: SweepData) -> optuna.St
         study.set_user_attr("settings", study_settings(params, data))
         study.set_user_attr("scale", config.selected_scale(request.params_file))
     if not study.get_trials(deepcopy=False):
-        baseline = space.defaults(params.gan)
+        baseline = space.defaults(params.gan, params.sweep.space)
         outside = [name for name, value in baseline.items() if name in ("optimizer", "batch_size", "generator_widths",
                    "discriminator_widths") and value not in _choices(params, name)]
         if outside:

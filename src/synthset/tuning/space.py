@@ -36,10 +36,12 @@ def suggest(trial, space: SweepSpace) -> dict[str, Any]:
     values["batch_size"] = trial.suggest_categorical("batch_size", space.batch_size)
     for name in ("generator_widths", "discriminator_widths"):
         values[name] = trial.suggest_categorical(name, [widths_name(w) for w in getattr(space, name)])
+    if space.shared_epochs is not None:
+        values["shared_epochs"] = trial.suggest_int("shared_epochs", *space.shared_epochs)
     return values
 
 
-def defaults(gan: GanParams) -> dict[str, Any]:
+def defaults(gan: GanParams, space: SweepSpace) -> dict[str, Any]:
     """The values of ``suggest`` that reproduce ``gan``: trial 0 of every study, the baseline."""
     rates = getattr(gan, gan.optimizer)
     values = {"optimizer": gan.optimizer, "discriminator_learning_rate": rates.discriminator.learning_rate,
@@ -50,6 +52,8 @@ def defaults(gan: GanParams) -> dict[str, Any]:
                   batch_size=gan.batch_size,
                   generator_widths=widths_name([gan.generator.base_filters, *gan.generator.filters]),
                   discriminator_widths=widths_name(gan.discriminator.filters))
+    if space.shared_epochs is not None:
+        values["shared_epochs"] = gan.shared_epochs
     return values
 
 
@@ -70,6 +74,8 @@ def settings_for(base: GanParams, values: dict[str, Any], steps: int, train_imag
     settings["batch_size"] = values["batch_size"]
     settings["generator"]["base_filters"], *settings["generator"]["filters"] = widths_of(values["generator_widths"])
     settings["discriminator"]["filters"] = widths_of(values["discriminator_widths"])
+    if "shared_epochs" in values:
+        settings["shared_epochs"] = values["shared_epochs"]
     settings["epochs"] = math.ceil(steps / steps_per_epoch(train_images, values["batch_size"]))
     try:
         return GanParams.model_validate(settings)
