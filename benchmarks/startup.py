@@ -48,6 +48,7 @@ STAGE_MODULES = {
     "explain": ("synthset.stages.explain", True),
     "evaluate": ("synthset.stages.evaluate", False),
     "evaluate-study2": ("synthset.stages.evaluate_study2", False),
+    "gan-seeds": ("synthset.stages.gan_seeds", False),  # at gan_seeds: 1 it only records the pipeline's draw
     "report": ("synthset.report.build", True),
 }
 # What a worker of each parallel stage imports before its task's first step.

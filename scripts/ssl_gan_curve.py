@@ -54,8 +54,11 @@ def main(argv: list[str] | None = None) -> None:
 
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    except RuntimeError:  # TensorFlow already running in this process (a caller's): its threads stay
+        print("--threads ignored: TensorFlow was started before this script", flush=True)
     params = config.load(dataset="mnist")
     changes = {"epochs": max(1, args.steps // args.every), "weight_norm": not args.plain}
     if args.unlabelled_weight is not None:

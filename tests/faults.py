@@ -69,7 +69,7 @@ def set_params(root: Path, **values) -> None:
 
 
 def long_gans(root: Path) -> None:
-    set_params(root, **{"scales.tiny.mnist.gan.epochs": LONG_EPOCHS, "scales.tiny.mnist.gan.checkpoint_every": 50})
+    set_params(root, **{"scales.tiny.mnist.gan.epochs": LONG_EPOCHS, "scales.tiny.mnist.gan.checkpoint_every": 1})  # a backup and a tracker send every epoch
 
 
 def start(command: list[str], root: Path, env: dict, **kwargs) -> subprocess.Popen:
