@@ -11,6 +11,7 @@ from synthset.data.archives import load_images, save_images
 from synthset.errors import SynthsetError
 from synthset.stages.generate import run as generate_dataset
 from synthset.stages.generate_test import run as generate_test_set
+from synthset.stages.train_classifier import training_data
 from synthset.synthetic import MANIFEST, load_synthetic
 from synthset.training.gan import build_gan
 from synthset.stages.study2_files import real_test_set
@@ -108,3 +109,29 @@ def test_synthetic_test_set_matches_the_real_test_set_class_by_class(project, bu
     assert len(synthetic_labels) == (real_labels == 5).sum() == 2
     assert np.bincount(load_synthetic(directory, params.mnist.classes)[1]).tolist() == \
         np.bincount(real_labels).tolist()
+
+
+def test_the_mixed_source_takes_its_own_share_of_the_generated_images(project, built):
+    """classifier.synthetic_per_class caps the generated part of each source on its own; unset,
+    train_images_per_class caps every part."""
+    params = config.load(dataset="mnist")
+    _fake_generators(params, params.mnist.classes, built)
+    generate_dataset(params, "mnist")
+    real_labels = np.repeat(params.mnist.classes, 5)
+    paths.real_split("mnist", "train").parent.mkdir(parents=True, exist_ok=True)
+    save_images(paths.real_split("mnist", "train"), np.zeros((len(real_labels), 28, 28, 1), np.uint8), real_labels)
+    generated = params.generate.images_per_class
+
+    def counts(mixed, source, alone=None, cap=None):
+        share = config.SyntheticShareParams(alone=alone, mixed=mixed)
+        spec = params.classifier.model_copy(update={"train_images_per_class": cap, "synthetic_per_class": share})
+        _, labels, inputs = training_data(params.model_copy(update={"classifier": spec}), "mnist", source)
+        assert set(np.bincount(labels)) == {len(labels) // 10}
+        return len(labels) // 10, sorted(inputs)
+
+    assert counts(3, "synthetic") == (generated, ["synthetic"])
+    assert counts(3, "real_plus_synthetic") == (5 + 3, ["synthetic", "train"])
+    assert counts(None, "real_plus_synthetic") == (5 + generated, ["synthetic", "train"])
+    assert counts(None, "real_plus_synthetic", cap=4) == (4 + 4, ["synthetic", "train"])
+    assert counts(None, "synthetic", alone=7, cap=4) == (7, ["synthetic"])
+    assert counts(None, "real", alone=7, cap=4) == (4, ["train"])

@@ -245,6 +245,16 @@ SOURCES = ("real", "augmented", "synthetic", "real_plus_synthetic")  # what stud
 CLASSIFIER_STAGES = {"on_real": ("real", "augmented"), "on_synthetic": ("synthetic", "real_plus_synthetic")}
 
 
+class SyntheticShareParams(Strict):
+    """Generated images per class in each source that has them (None: as train_images_per_class).
+
+    Generated images cost nothing to add: more of them help a CNN that sees nothing else, and can
+    drown the real ones in a CNN that sees both (README, Results: FIDS30), so the two are apart."""
+
+    alone: Annotated[int | None, Field(gt=0)]  # the synthetic source
+    mixed: Annotated[int | None, Field(gt=0)]  # real_plus_synthetic, beside the real images
+
+
 class ClassifierParams(Strict):
     """The paper's CNN (Figure 15): five conv+max-pool blocks, flatten, dropout, two dense layers."""
 
@@ -258,6 +268,7 @@ class ClassifierParams(Strict):
     # Images per class taken from each part of a source. None: all of them (real: the training
     # split; synthetic: everything generated; real_plus_synthetic: both, so twice as many).
     train_images_per_class: Annotated[int | None, Field(gt=0)]
+    synthetic_per_class: SyntheticShareParams
     seeds: PositiveInt  # trainings per source, with seeds seed, seed+1, ...: the metrics give mean and std
 
 

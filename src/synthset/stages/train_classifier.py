@@ -25,17 +25,19 @@ from synthset.versions import file_md5
 
 def training_data(params: Params, dataset: str, source: str) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
     """(images, labels, input hashes) for ``source``; ``augmented`` is real data, augmented later per batch."""
-    cap = params.classifier.train_images_per_class
+    spec = params.classifier
     parts, inputs = [], {}
     if source in ("real", "augmented", "real_plus_synthetic"):
         train_file = paths.real_split(dataset, "train")
-        parts.append(load_images(train_file))
+        parts.append((load_images(train_file), spec.train_images_per_class))
         inputs["train"] = file_md5(train_file)
     if source in ("synthetic", "real_plus_synthetic"):
-        parts.append(load_synthetic(paths.synthetic_dir(dataset), params.data.labels))
+        share = spec.synthetic_per_class.mixed if source == "real_plus_synthetic" else spec.synthetic_per_class.alone
+        cap = spec.train_images_per_class if share is None else share
+        parts.append((load_synthetic(paths.synthetic_dir(dataset), params.data.labels), cap))
         inputs["synthetic"] = manifest_md5(paths.synthetic_dir(dataset))
     images, labels = [], []
-    for part_images, part_labels in parts:
+    for (part_images, part_labels), cap in parts:
         chosen = first_per_class(part_labels, params.data.labels, cap)
         images.append(part_images[chosen])
         labels.append(part_labels[chosen])
