@@ -14,6 +14,8 @@ import yaml
 from conftest import TINY_FIDS30_CLASSES as FRUITS
 from conftest import TinyPipeline
 
+from synthset.versions import file_md5
+
 pytestmark = pytest.mark.e2e
 SOURCES = ["real", "augmented", "synthetic", "real_plus_synthetic"]
 
@@ -133,6 +135,28 @@ def test_a_second_training_of_the_gans_gives_the_synthetic_sources_an_interval(p
     assert (drawn / "manifest.json").exists()
     assert dvc_md5(drawn) != dvc_md5(root / "artifacts" / "fids30" / "synthetic")
     assert not (root / "artifacts" / ".resume" / "fids30" / "gan_seeds").exists()
+
+
+def test_a_second_split_of_the_photos_gives_the_real_source_an_interval(pipeline):
+    """`intervals.split_seeds: 2` at the tiny scale: split 0 is the pipeline's own split and real-data
+    CNN (first seed); split 1 re-splits the photos with seed + 1000 and trains the real-data CNN once,
+    in the GAN draws' MLflow experiment; the interval is that of the two values."""
+    root, *_ = pipeline
+    seed = yaml.safe_load((root / "params.yaml").read_text())["seed"]
+    summary = json.loads((root / "metrics" / "fids30" / "gan_seeds.json").read_text())
+    assert summary["split_seeds"] == 2 and summary["split_seed_values"] == {"0": seed, "1": seed + 1000}
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    [run] = client.search_runs([client.get_experiment_by_name("synthset-fids30-gan-seeds").experiment_id],
+                               "tags.`synthset.gan_draw` = 'split-1'")
+    assert run.info.run_name == f"fids30-cnn-real-seed-{seed + 1000}" and run.info.status == "FINISHED"
+    # another split: the CNN was validated on other photos than the pipeline's
+    assert run.data.tags["synthset.input_md5.validation"] != file_md5(root / "artifacts" / "fids30" / "real" / "validation.npz")
+    seeds = pd.read_csv(root / "metrics" / "fids30" / "classifier" / "real_seeds.csv")
+    own = seeds[(seeds["seed"] == seed) & (seeds["epoch"] == seeds["epoch"].max())]["val_accuracy"].iloc[0]
+    entry = summary["sources"]["real"]
+    assert entry["values"] == pytest.approx([own, run.data.metrics["val_accuracy"]], abs=1e-4)
+    assert set(entry) >= {"interval_95", "classifier_sd", "split_sd"}
 
 
 def test_missing_source_stops_before_any_work_and_says_how_to_get_fids30(pipeline, tmp_path):

@@ -37,11 +37,13 @@ SEMI = {"labelled_only": {1: (0.7012, 0.6923, 0.6834, 0.6741), 2: (0.7613, 0.752
 AUDIT = {"auditor": "cnn_5l", "images": 1000, "disputed": 37, "disputed_share": 0.037, "per_class": {}}
 
 
-# Over trainings of the GANs (metrics/mnist/gan_seeds.json): a planted interval, and a source without one.
-GAN_SEEDS = {"dataset": "mnist", "gan_seeds": 3, "seeds": {"0": 42, "1": 142, "2": 242}, "sources": {
+# Over trainings of the GANs and splits (metrics/mnist/gan_seeds.json): planted intervals, and a source without one.
+GAN_SEEDS = {"dataset": "mnist", "gan_seeds": 3, "seeds": {"0": 42, "1": 142, "2": 242}, "split_seeds": 2, "sources": {
     "synthetic": {"values": [0.6171, 0.6432, 0.5918], "mean": 0.6174, "sd": 0.0257, "interval_95": [0.5536, 0.6812],
                   "half_width": 0.0638, "classifier_sd": 0.0127, "gan_sd": 0.0223},
-    "real_plus_synthetic": {"values": [0.9588], "mean": 0.9588}}}
+    "real_plus_synthetic": {"values": [0.9588], "mean": 0.9588},
+    "real": {"values": [0.9312, 0.9518], "mean": 0.9415, "sd": 0.0146, "interval_95": [0.8106, 1.0724],
+             "half_width": 0.1309, "classifier_sd": 0.0120, "split_sd": 0.0083}}}
 
 
 # The complete semi-supervised GAN with 100 labels: test error per epoch, exactly 0.4 * epoch^-0.5.
@@ -146,6 +148,13 @@ def test_the_summary_table_shows_study_1s_accuracies_quality_and_study_2(pages):
     assert shown["MNIST: synthetic only, mean over 3 trainings of the GANs, 95 % interval"] == (
         "0.617 (0.554 to 0.681)", "real only: 0.941 ± 0.012")
     assert not [question for question in shown if question.startswith("MNIST: real + synthetic, mean over")]
+    assert shown["MNIST: real only, mean over 2 splits of the real images, 95 % interval"] == (
+        "0.942 (0.811 to 1.072)", "the pipeline's split: 0.941 ± 0.012")
+    sources = dict(zip(rows["question"], rows["reference from; why ours differs"]))
+    assert sources["MNIST: real only, mean over 2 splits of the real images, 95 % interval"].endswith(
+        "sd 0.015: the classifier's seed 0.012, the split 0.008")
+    assert sources["MNIST: synthetic only, mean over 3 trainings of the GANs, 95 % interval"].endswith(
+        "sd 0.026: the classifier's seed 0.013, the GANs 0.022")
     assert shown["MNIST: fid"] == ("23.457", "3.211")
     assert shown["MNIST: recall"] == ("0.683", "0.942")
     assert shown["MNIST: coverage"] == ("0.774", "0.953")
@@ -158,7 +167,7 @@ def test_the_summary_table_shows_study_1s_accuracies_quality_and_study_2(pages):
     # 0.4 e^-0.5 = 0.05 at e = 64, = 0.0093 at e = (0.4 / 0.0093)^2 = 1,850
     assert shown["Study 2: complete semi-supervised GAN, test error with 100 labels"] == (
         "0.200 (epoch 4; its trend reaches 0.05 near epoch 64 and 0.0093 near epoch 1,850)", "0.0093 (full training)")
-    assert len(shown) == 13  # every row accounted for: no other number shown
+    assert len(shown) == 14  # every row accounted for: no other number shown
     why = dict(zip(rows["question"], rows["reference from; why ours differs"]))
     gan = yaml.safe_load(open(__file__.rsplit("tests", 1)[0] + "params.yaml"))["scales"]["default"]["mnist"]["gan"]
     assert why["MNIST: gap real - synthetic (points)"].endswith(

@@ -279,6 +279,9 @@ class IntervalsParams(Strict):
     # Draws of the GANs behind the synthetic sources: the pipeline's own, then gan_seeds - 1 more
     # from other seeds, each with its own CNN; 1: the pipeline's own only
     gan_seeds: PositiveInt
+    # Splits of the real images behind the real source: the pipeline's own, then split_seeds - 1
+    # more, each with its own real-data CNN (MNIST's split is its own order: only the CNN's seed moves)
+    split_seeds: PositiveInt
 
 
 STUDY2_MODELS = ("linear_softmax", "fcnn", "cnn_4l", "cnn_5l")  # study 2's classifiers, simplest first

@@ -202,16 +202,22 @@ def summary_rows(datasets: list[str], params_of: dict[str, Params]) -> pd.DataFr
         rows.append((f"{name}: real + synthetic, real validation accuracy", acc("real_plus_synthetic"),
                      f"real only: {acc('real')}", "ours; not run in the paper"))
         draws = frames.gan_seeds(dataset)
-        for source, what in (("synthetic", "synthetic only"), ("real_plus_synthetic", "real + synthetic")):
-            entry = draws["sources"][source]
+        for source, what, over, noise in (
+                ("synthetic", "synthetic only", f"{draws['gan_seeds']} trainings of the GANs", "gan_sd"),
+                ("real_plus_synthetic", "real + synthetic", f"{draws['gan_seeds']} trainings of the GANs", "gan_sd"),
+                ("real", "real only", f"{draws.get('split_seeds', 1)} splits of the real images", "split_sd")):
+            entry = draws["sources"].get(source, {})
             if "interval_95" not in entry:
-                continue  # one training of the GANs: no interval over them
+                continue  # one draw: no interval over them
             low, high = entry["interval_95"]
-            split = (f"; sd {entry['sd']:.3f}, of which the classifier's seed {entry['classifier_sd']:.3f}"
+            parts = (f"; sd {entry['sd']:.3f}: the classifier's seed {entry['classifier_sd']:.3f}, "
+                     f"the {'GANs' if noise == 'gan_sd' else 'split'} {entry[noise]:.3f}"
                      if entry.get("classifier_sd") is not None else "")
-            rows.append((f"{name}: {what}, mean over {draws['gan_seeds']} trainings of the GANs, 95 % interval",
-                         f"{entry['mean']:.3f} ({low:.3f} to {high:.3f})", f"real only: {acc('real')}",
-                         f"ours: each training draws the GANs and the CNN afresh{split}"))
+            drawn = "the GANs and the CNN" if noise == "gan_sd" else "the validation images and the CNN"
+            rows.append((f"{name}: {what}, mean over {over}, 95 % interval",
+                         f"{entry['mean']:.3f} ({low:.3f} to {high:.3f})",
+                         f"real only: {acc('real')}" if source != "real" else f"the pipeline's split: {acc('real')}",
+                         f"ours: each draws {drawn} afresh{parts}"))
         quality = frames.quality(dataset, class_names(params_of[dataset]))
         whole = quality[quality["class"] == "all"].set_index("metric")
         for metric in ("fid", "recall", "coverage", "label_fidelity", "near_copy_share"):

@@ -9,8 +9,11 @@ feature network, and reports each source's mean over the draws with a 95 % t-int
 
 Each draw's CNN trains with one seed, as draw 0's first seed, so every value has the same mix of
 GAN and classifier noise; draw 0's other classifier seeds say how much of it is the classifier's.
-Each draw's MLflow runs go to the experiment ``synthset-<dataset>-gan-seeds`` (``tracking.DRAW``),
-tagged with their draw; an interrupted stage resumes at the draw (and the epoch) it reached.
+The split of the real images is the third noise: ``intervals.split_seeds - 1`` more splits of the
+raw data (seed + 1000 s) each train the real-data CNN once, for the real source's interval and the
+split's share of it. Every draw's MLflow runs go to the experiment ``synthset-<dataset>-gan-seeds``
+(``tracking.DRAW``), tagged with their draw (``split-<s>`` for a split); an interrupted stage
+resumes at the draw (and the epoch) it reached.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from synthset.versions import file_md5
 
 SOURCES = ("synthetic", "real_plus_synthetic")
 SEED_STRIDE = 100  # draw d trains from seed + 100 d: its classifier seed is none of draw 0's
+SPLIT_STRIDE = 1000  # split s is drawn with seed + 1000 s: none of the GAN draws' seeds
 
 
 def run(params: Params, dataset: str) -> dict:
@@ -44,7 +48,10 @@ def run(params: Params, dataset: str) -> dict:
         draws[draw] = _draw(params, dataset, draw)
         # The draw's synthetic set is versioned with the stage's output.
         shutil.copytree(_work_dir(dataset, draw) / paths.synthetic_dir(dataset), out / f"draw_{draw}" / "synthetic")
-    summary = summarise(params, dataset, draws)
+    splits = {0: _pipeline_real_value(params, dataset)}
+    for split in range(1, params.intervals.split_seeds):
+        splits[split] = _split_draw(params, dataset, split)
+    summary = summarise(params, dataset, draws, splits)
     with write_atomically(paths.gan_seeds_summary(dataset)) as partial:
         partial.write_text(json.dumps(summary, indent=2) + "\n")
     shutil.rmtree(paths.gan_seeds_work_dir(dataset), ignore_errors=True)
@@ -53,12 +60,18 @@ def run(params: Params, dataset: str) -> dict:
 
 def _pipeline_values(params: Params, dataset: str) -> dict[str, float]:
     """Draw 0: the pipeline's own CNNs, first classifier seed (as every other draw trains one)."""
-    values = {}
-    for source in SOURCES:
-        seeds = pd.read_csv(paths.classifier_seed_history(dataset, source))
-        last = seeds[(seeds["seed"] == params.seed) & (seeds["epoch"] == seeds["epoch"].max())]
-        values[source] = float(last["val_accuracy"].iloc[0])
-    return values
+    return {source: _first_seed_value(params, dataset, source) for source in SOURCES}
+
+
+def _pipeline_real_value(params: Params, dataset: str) -> float:
+    """Split 0: the pipeline's own split and real-data CNN, first classifier seed."""
+    return _first_seed_value(params, dataset, "real")
+
+
+def _first_seed_value(params: Params, dataset: str, source: str) -> float:
+    seeds = pd.read_csv(paths.classifier_seed_history(dataset, source))
+    last = seeds[(seeds["seed"] == params.seed) & (seeds["epoch"] == seeds["epoch"].max())]
+    return float(last["val_accuracy"].iloc[0])
 
 
 def _draw(params: Params, dataset: str, draw: int) -> dict[str, float]:
@@ -92,6 +105,24 @@ def _draw(params: Params, dataset: str, draw: int) -> dict[str, float]:
     return values
 
 
+def _split_draw(params: Params, dataset: str, split: int) -> float:
+    """The real-data CNN on another split of the raw data, in its own work directory: its accuracy."""
+    from synthset.stages import prepare, train_classifier
+
+    seed = params.seed + SPLIT_STRIDE * split
+    drawn = params.model_copy(update={"seed": seed, "classifier": params.classifier.model_copy(update={"seeds": 1})})
+    work = paths.gan_seeds_work_dir(dataset) / f"split_{split}"
+    shutil.rmtree(work, ignore_errors=True)  # minutes of work: redone rather than resumed
+    raw = work / paths.raw(dataset)
+    raw.parent.mkdir(parents=True)
+    raw.symlink_to(paths.raw(dataset).resolve(), target_is_directory=True)
+    print(f"[gan-seeds {dataset}] split {split} of {params.intervals.split_seeds - 1}: the real-data CNN on "
+          f"the split of seed {seed}", flush=True)
+    with _inside(work), _tracked_as_draw(f"split-{split}"):
+        prepare.run(drawn, dataset)
+        return train_classifier.run(drawn, dataset, ["real"])["real"]["val_accuracy"]
+
+
 def _work_dir(dataset: str, draw: int) -> Path:
     return paths.gan_seeds_work_dir(dataset) / f"draw_{draw}"
 
@@ -115,7 +146,7 @@ def _inside(directory: Path):
 
 
 @contextmanager
-def _tracked_as_draw(draw: int):
+def _tracked_as_draw(draw: int | str):
     """The draw's runs (in this process and in its workers, which inherit the environment)."""
     os.environ[tracking.DRAW] = str(draw)
     try:
@@ -124,24 +155,35 @@ def _tracked_as_draw(draw: int):
         del os.environ[tracking.DRAW]
 
 
-def summarise(params: Params, dataset: str, draws: dict[int, dict[str, float]]) -> dict:
-    """Each source's values by draw, their mean and 95 % t-interval, and the share of their
-    variance that the classifier's seed explains (from draw 0's classifier seeds)."""
+def summarise(params: Params, dataset: str, draws: dict[int, dict[str, float]],
+              splits: dict[int, float] | None = None) -> dict:
+    """Each synthetic source's values by draw of the GANs, the real source's by split, their mean
+    and 95 % t-interval, and the share of their variance that is not the classifier's seed (from
+    draw 0's classifier seeds): the GANs' (``gan_sd``) or the split's (``split_sd``)."""
+    splits = splits or {}
     result = {"dataset": dataset, "gan_seeds": len(draws), "seeds": {str(d): params.seed + SEED_STRIDE * d for d in draws},
-              "sources": {}}
-    for source in SOURCES:
-        values = np.array([draws[d][source] for d in sorted(draws)])
-        entry = {"values": [round(float(v), 4) for v in values], "mean": round(float(values.mean()), 4)}
-        if len(values) > 1:
-            sd = float(values.std(ddof=1))
-            half = float(stats.t.ppf(0.975, len(values) - 1) * sd / np.sqrt(len(values)))
-            classifier_sd = _classifier_sd(dataset, source)
-            entry.update(sd=round(sd, 4), interval_95=[round(float(values.mean()) - half, 4),
-                                                       round(float(values.mean()) + half, 4)],
-                         half_width=round(half, 4), classifier_sd=None if classifier_sd is None else round(classifier_sd, 4),
-                         gan_sd=None if classifier_sd is None else round(float(np.sqrt(max(0.0, sd**2 - classifier_sd**2))), 4))
-        result["sources"][source] = entry
+              "sources": {source: _interval(dataset, source, [draws[d][source] for d in sorted(draws)], "gan_sd")
+                          for source in SOURCES},
+              "split_seeds": len(splits) or 1}
+    if len(splits) > 1:
+        result["split_seed_values"] = {str(s): params.seed + SPLIT_STRIDE * s for s in splits}
+        result["sources"]["real"] = _interval(dataset, "real", [splits[s] for s in sorted(splits)], "split_sd")
     return result
+
+
+def _interval(dataset: str, source: str, values: list[float], rest: str) -> dict:
+    """Mean, sd, 95 % t-interval of ``values``; the classifier seed's sd and the rest's (named ``rest``)."""
+    values = np.array(values)
+    entry = {"values": [round(float(v), 4) for v in values], "mean": round(float(values.mean()), 4)}
+    if len(values) > 1:
+        sd = float(values.std(ddof=1))
+        half = float(stats.t.ppf(0.975, len(values) - 1) * sd / np.sqrt(len(values)))
+        classifier_sd = _classifier_sd(dataset, source)
+        entry.update(sd=round(sd, 4), interval_95=[round(float(values.mean()) - half, 4),
+                                                   round(float(values.mean()) + half, 4)],
+                     half_width=round(half, 4), classifier_sd=None if classifier_sd is None else round(classifier_sd, 4))
+        entry[rest] = None if classifier_sd is None else round(float(np.sqrt(max(0.0, sd**2 - classifier_sd**2))), 4)
+    return entry
 
 
 def _classifier_sd(dataset: str, source: str) -> float | None:
