@@ -83,7 +83,8 @@ def save_model(model, path: Path) -> None:
 
 
 def _remove_time_stamps(source: Path, target: Path) -> None:
-    """Copy the ``.keras`` zip ``source`` to ``target`` without its save time."""
+    """Copy the ``.keras`` zip ``source`` to ``target`` without its save time, and with the
+    config's shared-object ids (Python ``id()``s, different in every process) numbered 1, 2, ..."""
     with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w") as copy:
         for entry in original.infolist():
             data = original.read(entry)
@@ -91,6 +92,24 @@ def _remove_time_stamps(source: Path, target: Path) -> None:
                 metadata = json.loads(data)
                 metadata.pop("date_saved", None)
                 data = json.dumps(metadata).encode()
+            elif entry.filename == "config.json":
+                data = json.dumps(_renumber_shared_objects(json.loads(data))).encode()
             unstamped = zipfile.ZipInfo(entry.filename, date_time=_ZIP_EPOCH)
             unstamped.compress_type, unstamped.external_attr = entry.compress_type, entry.external_attr
             copy.writestr(unstamped, data)
+
+
+def _renumber_shared_objects(config):
+    """``config`` with each ``shared_object_id`` replaced by its rank of first appearance: Keras
+    only matches equal ids on loading, so the ranks load the same objects as shared."""
+    ranks: dict[int, int] = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            return {key: ranks.setdefault(value, len(ranks) + 1) if key == "shared_object_id" else walk(value)
+                    for key, value in node.items()}
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    return walk(config)
