@@ -1,8 +1,10 @@
 import http.server
+import importlib
 import os
 import threading
 
 import mlflow
+import numpy as np
 import pytest
 
 from synthset import tracking
@@ -89,6 +91,39 @@ def test_failed_and_interrupted_runs_are_never_left_running(project):
     client = mlflow.MlflowClient()
     assert client.get_run(ids["failed"]).info.status == "FAILED"
     assert client.get_run(ids["killed"]).info.status == "KILLED"
+
+
+def test_a_model_that_cannot_be_saved_is_not_called_a_store_failure(project, monkeypatch):
+    """log_model serialises locally and sends to the store: its failure names the store only when
+    the store stops answering."""
+    import keras
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+
+    def fails(*args, **kwargs):
+        raise ValueError("planted: cannot serialise")
+
+    # the flavour module itself: ``mlflow.keras`` is a lazy loader in front of it
+    monkeypatch.setattr(importlib.import_module("mlflow.keras"), "log_model", fails)
+    tracking.connect()
+    experiment_id, _ = tracking.experiment("synthset-test")
+    with pytest.raises(SynthsetError) as raised:
+        with tracking.run(experiment_id, "model", None, None, {}) as tracker:
+            tracker.log_keras_model(model, "classifier", np.zeros((1, 2), "float32"))
+    assert "model 'classifier' of run" in str(raised.value) and "planted: cannot serialise" in str(raised.value)
+    assert "tracking store" not in str(raised.value)
+
+    store = mlflow.get_tracking_uri()
+    try:
+        with pytest.raises(SynthsetError, match=r"MLflow tracking store http://127.0.0.1:9 failed during log_keras_model"):
+            with tracking.run(experiment_id, "store", None, None, {}) as tracker:
+                # the store stops answering (asked once, as tracking.connect sets for a server)
+                monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+                monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+                mlflow.set_tracking_uri("http://127.0.0.1:9")
+                tracker.log_keras_model(model, "classifier", np.zeros((1, 2), "float32"))
+    finally:
+        mlflow.set_tracking_uri(store)  # process-wide: the next test's store is its own
 
 
 def test_outer_mlflow_run_becomes_the_parent(project, monkeypatch):

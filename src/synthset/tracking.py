@@ -290,12 +290,16 @@ def _names_the_store(method):
         except SynthsetError:
             raise
         except Exception as error:  # noqa: BLE001 - anything from MLflow's client here is a store failure
-            raise SynthsetError(
-                f"MLflow tracking store {without_password(tracking_uri())} failed during {method.__name__} of run "
-                f"{self.run_id}: {type(error).__name__}: {str(error).strip()[:300]}\nCheckpoints written so far are "
-                "kept: once the store answers again, run `dvc repro` (or the same command) to resume.") from None
+            raise _store_failure(method.__name__, self.run_id, error) from None
 
     return call
+
+
+def _store_failure(call: str, run_id: str, error: Exception) -> SynthsetError:
+    return SynthsetError(
+        f"MLflow tracking store {without_password(tracking_uri())} failed during {call} of run "
+        f"{run_id}: {type(error).__name__}: {str(error).strip()[:300]}\nCheckpoints written so far are "
+        "kept: once the store answers again, run `dvc repro` (or the same command) to resume.")
 
 
 class Tracker:
@@ -367,22 +371,27 @@ class Tracker:
 
         mlflow.set_tags({k: str(v) for k, v in tags.items()})
 
-    @_names_the_store
     def log_keras_model(self, model, name: str, example_input) -> None:
-        """The model with a signature inferred from one real input and its output."""
+        """The model with a signature inferred from one real input and its output.
+
+        ``log_model`` both serialises the model here and sends it to the store; its failure names
+        the store only when the store no longer answers, so a model Keras cannot save says so."""
         import mlflow
         from mlflow.models import infer_signature
 
         import synthset
 
         signature = infer_signature(example_input, model.predict(example_input, verbose=0))
-        mlflow.keras.log_model(
-            model,
-            name=name,
-            signature=signature,
-            pip_requirements=_requirements(),
-            metadata={"synthset_version": synthset.__version__},
-        )
+        try:
+            mlflow.keras.log_model(model, name=name, signature=signature, pip_requirements=_requirements(),
+                                   metadata={"synthset_version": synthset.__version__})
+        except Exception as error:  # noqa: BLE001 - sorted below into the model's and the store's
+            try:
+                mlflow.MlflowClient().get_run(self.run_id)
+            except Exception:  # noqa: BLE001 - the store does not answer: it is the store's failure
+                raise _store_failure("log_keras_model", self.run_id, error) from None
+            raise SynthsetError(f"model {name!r} of run {self.run_id} could not be saved for MLflow: "
+                                f"{type(error).__name__}: {str(error).strip()[:300]}") from error
 
 
 @contextlib.contextmanager
