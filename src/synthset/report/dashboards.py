@@ -174,10 +174,11 @@ def attention_sections(runs: pd.DataFrame, dataset: str) -> list[Section]:
 
 def _gan_budget(dataset: str, params: Params) -> str:
     """Why ours and the paper's differ first: how long the GANs train, ours against the paper's."""
-    gan = params.gan
+    gan, mixed = params.gan, params.classifier.synthetic_per_class.mixed
     shared = f"{gan.shared_epochs} on every class's images, then " if gan.kind == "shared_then_per_class" else ""
+    beside = f" ({mixed} of them beside the real ones)" if mixed is not None else ""
     return (f"Ours: {shared}{gan.epochs} GAN epochs per class at batch {gan.batch_size}; "
-            f"the paper's: {papers.SCALE[dataset]}")
+            f"{params.generate.images_per_class:,} generated images per class{beside}; the paper's: {papers.SCALE[dataset]}")
 
 
 def summary_rows(datasets: list[str], params_of: dict[str, Params]) -> pd.DataFrame:
