@@ -114,7 +114,9 @@ def gan_seeds(args) -> None:
         shown = f"{entry['mean']:.4f}"
         if "interval_95" in entry:
             shown += f" (95 % interval {entry['interval_95'][0]:.4f}-{entry['interval_95'][1]:.4f})"
-        print(f"[gan-seeds {args.dataset}] {source}: {shown} over {summary['gan_seeds']} draw(s) of the GANs")
+        over = (f"{summary['split_seeds']} split(s) of the real images" if source == "real"
+                else f"{summary['gan_seeds']} draw(s) of the GANs")
+        print(f"[gan-seeds {args.dataset}] {source}: {shown} over {over}")
 
 
 def assess(args) -> None:
