@@ -569,8 +569,8 @@ def test_the_conditional_gan_is_refused_naming_the_setting(warm_project):
     assert text.count("kind: per_class             #") == 1
     (root / "params.yaml").write_text(text.replace("kind: per_class             #", "kind: conditional           #"))
     assert _refused(sweep_command("conditional", 1), root, env) == (
-        "synthset: error: mnist.gan.kind is 'conditional': a sweep tunes a GAN per class, trained from scratch or "
-        "from a shared GAN (set mnist.gan.kind to one of ['per_class', 'shared_then_per_class'] to sweep)")
+        "synthset: error: mnist's gan.kind is 'conditional': a sweep tunes a GAN per class, trained from scratch or "
+        "from a shared GAN (set mnist's gan.kind to one of ['per_class', 'shared_then_per_class'] to sweep)")
     assert not (root / "sweeps").exists()
     experiment = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"]).get_experiment_by_name("synthset-mnist-sweeps")
     assert experiment is None  # no study run either

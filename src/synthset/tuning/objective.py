@@ -58,8 +58,8 @@ def load_data(params: Params, dataset: str) -> SweepData:
     from synthset.versions import file_md5
 
     if params.gan.kind not in SWEPT_KINDS:
-        raise SynthsetError(f"{dataset}.gan.kind is {params.gan.kind!r}: a sweep tunes a GAN per class, trained from "
-                            f"scratch or from a shared GAN (set {dataset}.gan.kind to one of {list(SWEPT_KINDS)} to sweep)")
+        raise SynthsetError(f"{dataset}'s gan.kind is {params.gan.kind!r}: a sweep tunes a GAN per class, trained from "
+                            f"scratch or from a shared GAN (set {dataset}'s gan.kind to one of {list(SWEPT_KINDS)} to sweep)")
     needed = [paths.real_split(dataset, "train"), paths.real_split(dataset, "holdout"), paths.feature_network(dataset)]
     missing = [str(path) for path in needed if not path.exists()]
     if missing:
