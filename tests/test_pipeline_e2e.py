@@ -213,7 +213,7 @@ def test_a_conditional_gan_goes_through_selection_generation_and_the_classifier(
 
     root, env, dvc = own_copy
     raw = yaml.safe_load((root / "params.yaml").read_text())
-    raw["mnist"]["gan"]["kind"] = "conditional"
+    raw["scales"][raw["scale"]]["mnist"]["gan"]["kind"] = "conditional"  # its place: per scale
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     log = _run(dvc + ["repro", "train_cnn_on_synthetic@mnist"], root, env)
     assert re.findall(r"Running stage '([^']+)'", log) == [

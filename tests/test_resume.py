@@ -304,7 +304,7 @@ def test_a_conditional_gan_resumes_from_its_checkpoint_at_the_epoch_it_reached(p
     from synthset.stages.prepare import run as prepare
 
     raw = yaml.safe_load((project / "params.yaml").read_text())
-    raw["mnist"]["gan"]["kind"] = "conditional"
+    raw["scales"][raw["scale"]]["mnist"]["gan"]["kind"] = "conditional"  # its place: per scale
     (project / "params.yaml").write_text(yaml.safe_dump(raw))
     _set_gan(project, epochs=3, train_images_per_class=16)
     params = config.load(dataset="mnist")
@@ -345,7 +345,7 @@ def test_a_shared_gan_resumes_and_each_class_starts_from_it(project, capfd, trai
     from synthset.stages.prepare import run as prepare
 
     raw = yaml.safe_load((project / "params.yaml").read_text())
-    raw["mnist"]["gan"]["kind"] = "shared_then_per_class"
+    raw["scales"][raw["scale"]]["mnist"]["gan"]["kind"] = "shared_then_per_class"  # its place: per scale
     (project / "params.yaml").write_text(yaml.safe_dump(raw))
     _set_gan(project, epochs=3, shared_epochs=2, train_images_per_class=16)
     params = config.load(dataset="mnist")

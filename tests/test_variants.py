@@ -30,17 +30,17 @@ def test_a_variant_keeps_its_changed_settings_and_numbers_and_the_summary_shows_
     from synthset.report import dashboards, variants
 
     raw = yaml.safe_load((repo / "params.yaml").read_text())
-    raw["mnist"]["gan"]["kind"] = "conditional"
+    raw["scales"]["default"]["mnist"]["gan"]["kind"] = "conditional"
     (repo / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     study1 = json.loads((repo / "metrics/mnist/study1.json").read_text())
     default_synthetic = study1["study1"]["mnist"]["val_accuracy_synthetic"]
     study1["study1"]["mnist"].update(val_accuracy_synthetic=0.951, val_accuracy_synthetic_std=0.002, synthetic_gap_pp=0.8)
     (repo / "metrics/mnist/study1.json").write_text(json.dumps(study1))
 
-    path = variants.record("mnist-conditional", "dvc exp run -S mnist.gan.kind=conditional", 1000.0)
+    path = variants.record("mnist-conditional", "dvc exp run -S scales.default.mnist.gan.kind=conditional", 1000.0)
 
     entry = json.loads(path.read_text())
-    assert entry["params"] == {"mnist.gan.kind": {"old": "per_class", "new": "conditional"}}
+    assert entry["params"] == {"scales.default.mnist.gan.kind": {"old": "shared_then_per_class", "new": "conditional"}}
     assert entry["metrics"]["mnist"]["study1"]["val_accuracy_synthetic"] == 0.951
     assert "fid" in entry["metrics"]["mnist"]["quality"] and "holdout_accuracy" in entry["metrics"]["mnist"]["features"]
 
@@ -51,7 +51,7 @@ def test_a_variant_keeps_its_changed_settings_and_numbers_and_the_summary_shows_
     assert "mnist-conditional" in row["question"]
     assert row["ours"].startswith("0.951 ± 0.002 (0.8)")
     assert f"this run: {default_synthetic:.3f}" in row["reference"] and "paper: about 3" in row["reference"]
-    assert "mnist.gan.kind=conditional" in row["source"]
+    assert "scales.default.mnist.gan.kind=conditional" in row["source"]
 
 
 def test_recording_without_the_experiments_numbers_names_the_missing_file(repo):
