@@ -100,6 +100,14 @@ def test_study1_metrics_and_mlflow_runs_for_fids30(pipeline):
     assert sorted(r.data.tags["synthset.source"] for r in classifiers) == sorted(SOURCES)
 
 
+def _draw_runs(root, draw: str):
+    """(client, the runs of stage gan_seeds' ``draw``: a GAN draw's number or ``split-<n>``)."""
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    experiment = client.get_experiment_by_name("synthset-fids30-gan-seeds").experiment_id
+    return client, client.search_runs([experiment], f"tags.`synthset.gan_draw` = '{draw}'", max_results=100)
+
+
 def test_a_second_training_of_the_gans_gives_the_synthetic_sources_an_interval(pipeline):
     """`classifier.gan_seeds: 2` at the tiny scale: draw 0 is the pipeline's own GANs with its first
     classifier seed, draw 1 trains GANs and CNNs from seed + 100 in its own MLflow experiment; the
@@ -112,10 +120,7 @@ def test_a_second_training_of_the_gans_gives_the_synthetic_sources_an_interval(p
     seed = yaml.safe_load((root / "params.yaml").read_text())["seed"]
     summary = json.loads((root / "metrics" / "fids30" / "gan_seeds.json").read_text())
     assert summary["gan_seeds"] == 2 and summary["seeds"] == {"0": seed, "1": seed + 100}
-    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
-    client = mlflow.MlflowClient()
-    draws = client.search_runs([client.get_experiment_by_name("synthset-fids30-gan-seeds").experiment_id],
-                               "tags.`synthset.gan_draw` = '1'", max_results=100)
+    client, draws = _draw_runs(root, "1")
     assert sorted(r.info.run_name for r in draws) == sorted([
         "fids30-gan-shared", "fids30-gan-class-0", "fids30-gan-class-1", "fids30-epoch-selection",
         f"fids30-cnn-synthetic-seed-{seed + 100}", f"fids30-cnn-real_plus_synthetic-seed-{seed + 100}"])
@@ -145,10 +150,7 @@ def test_a_second_split_of_the_photos_gives_the_real_source_an_interval(pipeline
     seed = yaml.safe_load((root / "params.yaml").read_text())["seed"]
     summary = json.loads((root / "metrics" / "fids30" / "gan_seeds.json").read_text())
     assert summary["split_seeds"] == 2 and summary["split_seed_values"] == {"0": seed, "1": seed + 1000}
-    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
-    client = mlflow.MlflowClient()
-    [run] = client.search_runs([client.get_experiment_by_name("synthset-fids30-gan-seeds").experiment_id],
-                               "tags.`synthset.gan_draw` = 'split-1'")
+    _, [run] = _draw_runs(root, "split-1")
     assert run.info.run_name == f"fids30-cnn-real-seed-{seed + 1000}" and run.info.status == "FINISHED"
     # another split: the CNN was validated on other photos than the pipeline's
     assert run.data.tags["synthset.input_md5.validation"] != file_md5(root / "artifacts" / "fids30" / "real" / "validation.npz")
