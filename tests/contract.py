@@ -7,6 +7,10 @@
   (or ``seed``, ``datasets``, a dataset's ``data``) whose places (``config.places``) the stage must
   declare;
 - outputs: every out, metric and plot path must be one that a function of ``paths`` produces.
+
+Two kinds of module are not a stage's dependency: those in ``CANNOT_CHANGE_OUTPUTS`` (their edits
+must re-run nothing), and, for a stage run for one dataset, the other datasets' modules (the registry
+serves each dataset its own). A package ``__init__`` that holds only a docstring is not code.
 """
 
 from __future__ import annotations
@@ -19,6 +23,23 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
 SRC = PROJECT / "src"
+
+# Modules whose edits cannot change a byte a stage writes, so that no stage declares them and a
+# help text, a log call or an error message re-runs nothing. A module earns its place here only if
+# it writes no pipeline output and feeds no value into one.
+CANNOT_CHANGE_OUTPUTS = (
+    "synthset.cli",          # argument parsing and help; each command calls its stage module
+    "synthset",              # the package's version
+    "synthset.stages",       # the stage names, used as MLflow tags (this package's __init__ only)
+    "synthset.tracking.*",   # MLflow runs, params, metrics, models: the store, never the outputs
+    "synthset.lineage",      # which datasets an MLflow run read or made
+    "synthset.versions",     # hashes of inputs, for MLflow tags and resume keys
+    "synthset.errors",       # error text
+    "synthset.repro",        # `synthset repro`: runs `dvc repro`'s stages side by side
+    "synthset.warm",         # the warm server that forks stage processes
+    "synthset.services",     # the team's PostgreSQL and MLflow server
+)
+DATASET_MODULES = "synthset.datasets."
 
 
 def module_file(name: str, src: Path = SRC) -> Path | None:
@@ -169,6 +190,7 @@ class StageReport:
     missing_modules: list[str] = field(default_factory=list)
     missing_params: list[str] = field(default_factory=list)
     unknown_outputs: list[str] = field(default_factory=list)
+    needless_modules: list[str] = field(default_factory=list)
 
     def problems(self) -> list[str]:
         out = []
@@ -176,22 +198,68 @@ class StageReport:
             out.append(f"{self.name}: deps lack " + ", ".join(self.missing_modules))
         if self.missing_params:
             out.append(f"{self.name}: params lack " + ", ".join(self.missing_params))
+        if self.needless_modules:
+            out.append(f"{self.name}: deps name code that cannot change its outputs: " + ", ".join(self.needless_modules))
         if self.unknown_outputs:
             out.append(f"{self.name}: outputs no function of synthset.paths produces: " + ", ".join(self.unknown_outputs))
         return out
+
+
+def cannot_change_outputs(module: str) -> bool:
+    """``name`` itself, or with ``.*`` every module of that package too."""
+    return any(module == name or (name.endswith(".*") and (module == name[:-2] or module.startswith(name[:-1])))
+               for name in CANNOT_CHANGE_OUTPUTS)
+
+
+def docstring_only(path: Path) -> bool:
+    body = ast.parse(path.read_text()).body
+    return all(isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) for node in body)
+
+
+def code_dependencies(cmd: str, src: Path = SRC) -> list[str]:
+    """The module files (relative to the project) a stage running ``cmd`` must declare."""
+    args = parse_command(cmd)
+    dataset = getattr(args, "dataset", None)
+    wanted = []
+    for name in command_modules(cmd, src):
+        path = module_file(name, src)
+        if cannot_change_outputs(name) or (path.name == "__init__.py" and docstring_only(path)):
+            continue
+        if dataset and name.startswith(DATASET_MODULES) and name.split(".")[2] != "registry" \
+                and name != DATASET_MODULES + dataset:
+            continue  # another dataset's module: the registry serves this stage its own
+        wanted.append(str(path.relative_to(src.parent)))
+    return sorted(wanted)
+
+
+def needless(deps: list[str], dataset: str | None, src: Path = SRC) -> list[str]:
+    """The module files ``deps`` cover that the stage must not depend on: those that cannot change
+    outputs and, for a stage of one dataset, another dataset's module."""
+    found = []
+    for path in sorted((src / "synthset").rglob("*.py")):
+        relative = str(path.relative_to(src.parent))
+        if "__pycache__" in relative or not covered(relative, deps):
+            continue
+        name = ".".join(path.relative_to(src).with_suffix("").parts).removesuffix(".__init__")
+        other_dataset = (dataset is not None and name.startswith(DATASET_MODULES)
+                         and name not in (DATASET_MODULES + dataset, DATASET_MODULES + "registry"))
+        if cannot_change_outputs(name) or other_dataset:
+            found.append(relative)
+    return found
 
 
 def check_stage(name: str, cmd: str, deps: list[str], params: list[str], outputs: list[str], scale: str,
                 datasets: list[str], producible: set[str], src: Path = SRC) -> StageReport:
     """What ``dvc.yaml`` lacks for one stage, given its resolved command, deps, params and outputs."""
     modules = command_modules(cmd, src)
-    files = sorted(str(module_file(m, src).relative_to(src.parent)) for m in modules)
+    files = code_dependencies(cmd, src)
     args = parse_command(cmd)
     for_datasets = [args.dataset] if getattr(args, "dataset", None) else list(datasets)
     required = required_params(settings_read(modules, cmd, src), for_datasets, scale)
     return StageReport(
         name,
         missing_modules=[f for f in files if not covered(f, deps)],
+        needless_modules=needless(deps, getattr(args, "dataset", None), src),
         missing_params=sorted(key for key in required if not key_covered(key, params)),
         unknown_outputs=sorted(path for path in outputs if path not in producible),
     )

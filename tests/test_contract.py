@@ -58,11 +58,20 @@ def test_every_mlproject_command_parses_with_the_cli(stages):
     assert cli_commands <= mlproject_commands, "every pipeline stage is an MLproject entry point"
 
 
-def test_a_module_removed_from_a_stages_deps_is_caught(stages, producible):
+def test_a_package_removed_from_a_stages_deps_is_caught(stages, producible):
     name, cmd, deps, params, outs = next(stage for stage in stages if stage[0].endswith("train_gan@mnist"))
-    assert "src/synthset/training/gan.py" in deps
-    crippled = [(name, cmd, [d for d in deps if d != "src/synthset/training/gan.py"], params, outs)]
-    assert _problems(crippled, producible) == [f"{name}: deps lack src/synthset/training/gan.py"]
+    assert "src/synthset/training" in deps
+    crippled = [(name, cmd, [d for d in deps if d != "src/synthset/training"], params, outs)]
+    [problem] = _problems(crippled, producible)
+    assert problem.startswith(f"{name}: deps lack ") and "src/synthset/training/gan.py" in problem
+
+
+@pytest.mark.parametrize("planted", ["src/synthset/tracking.py", "src/synthset/cli.py", "src/synthset/datasets/fids30.py"])
+def test_a_dependency_that_cannot_change_the_outputs_is_caught(stages, producible, planted):
+    """Declared, a log call in tracking.py or another dataset's module would re-run the stage for nothing."""
+    name, cmd, deps, params, outs = next(stage for stage in stages if stage[0].endswith("prepare@mnist"))
+    planted_stage = [(name, cmd, [*deps, planted], params, outs)]
+    assert _problems(planted_stage, producible) == [f"{name}: deps name code that cannot change its outputs: {planted}"]
 
 
 def test_a_params_place_removed_from_a_stage_is_caught(stages, producible):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from synthset.data import fids30
+from synthset.datasets import fids30
 from synthset.errors import SynthsetError
 
 CLASSES = ["apples", "bananas", "limes"]
@@ -144,7 +144,7 @@ def test_corrupt_file_refused_by_name_or_skipped_with_a_count(tree, tmp_path, ca
     fids30.import_source(tree, CLASSES, destination)
     with pytest.raises(SynthsetError, match=r"limes/3\.jpg.*fids30\.on_corrupt"):
         fids30.load_class_images(destination, CLASSES, 64, "squash", "refuse")
-    with caplog.at_level(logging.WARNING, logger="synthset.data.fids30"):
+    with caplog.at_level(logging.WARNING, logger="synthset.datasets.fids30"):
         loaded = fids30.load_class_images(destination, CLASSES, 64, "squash", "skip")
     assert loaded.skipped == ["limes/3.jpg", "limes/4.jpg"]
     assert "limes/3.jpg" not in loaded.files and len(loaded.files) == len(loaded.images) == 7

@@ -5,7 +5,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from synthset.data import mnist
+from synthset.datasets import mnist
 from synthset.data.archives import first_per_class, load_labels, save_images
 from synthset.errors import SynthsetError
 

@@ -57,7 +57,7 @@ def test_fids30_cnn_epochs_rerun_only_fids30_cnns_not_its_gan(dvc_project):
     assert FIDS30_CLASSIFIER_STAGES <= changed
     assert not {name for name in changed if name.endswith("@mnist") or "@mnist-" in name}
     assert not changed & {f"{stage}@fids30" for stage in ("prepare", "train_features", "select_epochs", "generate",
-                                                          "assess_quality")}
+                                                          "assess")}
 
 
 def test_fids30_gan_epochs_rerun_its_gan_not_its_cnns(dvc_project):

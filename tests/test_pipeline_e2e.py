@@ -295,7 +295,7 @@ def test_mlflow_store_holds_parent_gan_runs_classifier_runs_grids_and_models(pip
     assert sorted(m.name for m in models) == (["classifier"] * (4 + 4) + ["feature_network"] + ["generator"] * len(CLASSES)
                                               + ["semi_gan_discriminator"] * 2)
     stages = {r.data.tags.get("synthset.stage") for r in runs}
-    assert {"train_features", "select_epochs", "assess_quality", "train_study2", "audit_labels", "explain"} <= stages
+    assert {"train_features", "select_epochs", "assess", "train_study2", "audit_labels", "explain"} <= stages
     study2 = [r for r in runs if r.data.tags.get("synthset.stage") == "train_study2"]
     poster = [r for r in study2 if "synthset.model" in r.data.tags]
     assert sorted(r.data.tags["synthset.model"] for r in poster) == sorted(STUDY2_MODELS)
@@ -402,7 +402,7 @@ def test_second_repro_does_nothing_and_gan_change_reruns_only_its_dependents(own
     assert set(status) == {"train_gan@mnist", "select_epochs@mnist", "generate@mnist", "generate_test@mnist",
                            "gan_seeds@mnist", "report"}
     assert {("train_gan@mnist", "select_epochs@mnist"), ("select_epochs@mnist", "generate@mnist"),
-            ("generate@mnist", "assess_quality@mnist"), ("train_features@mnist", "select_epochs@mnist"),
+            ("generate@mnist", "assess@mnist"), ("train_features@mnist", "select_epochs@mnist"),
             ("train_gan@mnist", "generate@mnist"), ("generate@mnist", "train_cnn_on_synthetic@mnist")} <= edges
     assert ("generate@mnist", "train_cnn_on_real@mnist") not in edges
     assert not {edge for edge in edges if "@fids30" in edge[1] and "@mnist" in edge[0]}
@@ -524,9 +524,9 @@ def test_exp_run_set_param_runs_that_value_or_is_refused_naming_the_key_that_dec
     assert "`gan.epochs` (10)" in output and "`scales.tiny.mnist.gan.epochs` (2)" in output
     assert "Running stage 'train_gan@mnist'" in output and "Running stage 'generate@mnist'" not in output
 
-    log = _run(dvc + ["exp", "run", "-S", "quality.kid_subsets=20", "assess_quality@mnist"], root, env)
+    log = _run(dvc + ["exp", "run", "-S", "quality.kid_subsets=20", "assess@mnist"], root, env)
     # The stages upstream of the target that read the setting run too: epoch selection scores KID.
-    assert re.findall(r"Running stage '([^']+)'", log) == ["select_epochs@mnist", "assess_quality@mnist"]
+    assert re.findall(r"Running stage '([^']+)'", log) == ["select_epochs@mnist", "assess@mnist"]
     with Repo(str(root)) as repo:
         result = repo.params.diff()  # `dvc params diff`: HEAD against the workspace
     assert not any(result.get("errors", {}).values()), result["errors"]
@@ -536,7 +536,7 @@ def test_exp_run_set_param_runs_that_value_or_is_refused_naming_the_key_that_dec
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     client = mlflow.MlflowClient()
     experiment = client.get_experiment_by_name("synthset-mnist")
-    newest = client.search_runs([experiment.experiment_id], "tags.`synthset.stage` = 'assess_quality'",
+    newest = client.search_runs([experiment.experiment_id], "tags.`synthset.stage` = 'assess'",
                                 order_by=["attributes.start_time DESC"], max_results=1)[0]
     assert newest.data.params["quality.kid_subsets"] == "20"  # the value that ran
 

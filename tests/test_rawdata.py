@@ -8,7 +8,7 @@ import yaml
 
 from conftest import copy_project, pipeline_environment, write_tiny_fids30, write_tiny_mnist
 from synthset import config
-from synthset.data import mnist
+from synthset.datasets import mnist
 from synthset.stages import check_data
 from synthset.errors import SynthsetError
 

@@ -23,7 +23,7 @@ def _params(args):
 
 def fetch_mnist(args) -> None:
     from synthset import paths
-    from synthset.data import mnist
+    from synthset.datasets import mnist
 
     directory = paths.raw("mnist")
     mnist.fetch(directory, args.source)
@@ -36,7 +36,7 @@ def fetch_mnist(args) -> None:
 
 def fetch_fids30(args) -> None:
     from synthset import paths
-    from synthset.data import fids30
+    from synthset.datasets import fids30
 
     project = _params(args)
     if "fids30" not in project.datasets:

@@ -21,14 +21,19 @@ def raw_data_record() -> Path:
     return ARTIFACTS / "raw_data.json"
 
 
+def real_dir(dataset: str) -> Path:
+    """Stage ``prepare``'s output: the real splits and what is in each."""
+    return ARTIFACTS / dataset / "real"
+
+
 def real_split(dataset: str, split: str) -> Path:
     """``train`` (GANs and classifiers), ``holdout`` (model selection), ``validation`` (final comparison)."""
-    return ARTIFACTS / dataset / "real" / f"{split}.npz"
+    return real_dir(dataset) / f"{split}.npz"
 
 
 def split_record(dataset: str) -> Path:
     """What is in each real split: images per class and, for FIDS30, which photo went where."""
-    return ARTIFACTS / dataset / "real" / "split.json"
+    return real_dir(dataset) / "split.json"
 
 
 def gans_dir(dataset: str) -> Path:

@@ -1,7 +1,2 @@
-"""The datasets: one module per dataset behind one small interface, and the archive format they share.
-
-A dataset module provides ``raw_data_problem(spec, folder, params_file)`` (what ``data/<name>``
-lacks and how to get it, or None) and ``split(spec, seed, folder)`` (train / holdout / validation
-arrays and a record of the split). Adding a dataset is a module here, its entry in ``registry.MODULES``, its
-settings model in ``config`` and its blocks in ``params.yaml``.
-"""
+"""What every dataset shares once it is prepared: the archive format of the splits and the
+augmentation of study 1's CNN. The datasets themselves are in ``synthset.datasets``."""

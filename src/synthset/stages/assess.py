@@ -1,4 +1,4 @@
-"""Stage ``assess_quality``: how real the generated dataset is, every quality metric per class and for the
+"""Stage ``assess``: how real the generated dataset is, every quality metric per class and for the
 whole set, beside its real-vs-real floor."""
 
 from __future__ import annotations

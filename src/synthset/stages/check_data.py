@@ -14,7 +14,7 @@ import json
 
 from synthset import paths
 from synthset.config import Project
-from synthset.data.registry import module
+from synthset.datasets.registry import module
 from synthset.errors import SynthsetError
 from synthset.io import write_atomically
 
