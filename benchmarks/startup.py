@@ -41,7 +41,7 @@ STAGE_MODULES = {
     "select-epochs": ("synthset.stages.select_epochs", True),
     "generate": ("synthset.stages.generate", False),
     "assess": ("synthset.stages.assess", True),
-    "train-classifier": ("synthset.stages.train_classifier", False),
+    "train-cnn-on-real": ("synthset.stages.train_cnn_on_real", False),
     "generate-test": ("synthset.stages.generate_test", False),
     "train-study2": ("synthset.stages.train_study2", False),
     "audit-labels": ("synthset.stages.audit_labels", True),
@@ -54,8 +54,8 @@ STAGE_MODULES = {
 # What a worker of each parallel stage imports before its task's first step.
 WORKER_IMPORTS = {
     "train-gan": "import synthset.training.gan, synthset.training.callbacks",
-    "train-classifier": "import synthset.training.classifier, synthset.training.callbacks",
-    "train-study2": "import synthset.stages.train_poster, synthset.stages.train_semi, synthset.stages.train_ssl_gan",
+    "train-cnn-on-real": "import synthset.training.classifier, synthset.training.callbacks",
+    "train-study2": "import synthset.tasks.study2_classifier, synthset.tasks.semi_supervised, synthset.tasks.ssl_gan",
 }
 STAGE_PER_TRAINING = {"stages": 38, "workers": 20}
 FULL_PREAMBLE = f"import keras; {CONNECT}"

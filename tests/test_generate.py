@@ -11,10 +11,10 @@ from synthset.data.archives import load_images, save_images
 from synthset.errors import SynthsetError
 from synthset.stages.generate import run as generate_dataset
 from synthset.stages.generate_test import run as generate_test_set
-from synthset.stages.train_classifier import training_data
+from synthset.tasks.study1_cnn import training_data
 from synthset.synthetic import MANIFEST, load_synthetic
 from synthset.training.gan import build_gan
-from synthset.stages.study2_files import real_test_set
+from synthset.tasks.study2_files import real_test_set
 
 
 @pytest.fixture(scope="module")

@@ -133,7 +133,7 @@ def test_semi_training_sets_label_synthetic_images_fake(project, variant):
 
     from synthset.models.semi import CLASS_OR_FAKE, REAL_OR_FAKE
     from synthset.stages.prepare import run as prepare
-    from synthset.stages.train_semi import run as train_semi_classifier, training_set
+    from synthset.tasks.semi_supervised import run as train_semi_classifier, training_set
 
     params = config.load(dataset="mnist")
     prepare(params, "mnist")
@@ -244,7 +244,7 @@ def test_labelled_subset_is_balanced_seeded_and_refuses_what_cannot_be_balanced(
 def test_ssl_gan_trains_its_generator_and_reports_test_error(project, monkeypatch):
     import synthset.training.ssl_gan as ssl_training
     from synthset.stages.prepare import run as prepare
-    from synthset.stages.train_ssl_gan import run as train_ssl_gan
+    from synthset.tasks.ssl_gan import run as train_ssl_gan
 
     build_ssl_generator = ssl_training.build_ssl_generator
     initial = []  # the generator's weights as built, before any training step

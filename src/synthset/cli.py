@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from synthset.config import DATASETS, SOURCES, STUDY2_DATASETS
+from synthset.config import DATASETS, STUDY2_DATASETS
 from synthset.errors import SynthsetError
 
 
@@ -127,11 +127,21 @@ def assess(args) -> None:
     print(f"[quality {args.dataset}] {shown}")
 
 
-def train_classifier(args) -> None:
-    from synthset.stages import train_classifier as stage
+def train_cnn_on_real(args) -> None:
+    from synthset.stages import train_cnn_on_real as stage
 
-    for source, final in stage.run(_params(args), args.dataset, args.sources).items():
-        print(f"[cnn {args.dataset}/{source}] final: " + ", ".join(f"{k} {v:.4f}" for k, v in final.items()))
+    _print_classifier_finals(args.dataset, stage.run(_params(args), args.dataset))
+
+
+def train_cnn_on_synthetic(args) -> None:
+    from synthset.stages import train_cnn_on_synthetic as stage
+
+    _print_classifier_finals(args.dataset, stage.run(_params(args), args.dataset))
+
+
+def _print_classifier_finals(dataset: str, finals: dict[str, dict[str, float]]) -> None:
+    for source, final in finals.items():
+        print(f"[cnn {dataset}/{source}] final: " + ", ".join(f"{k} {v:.4f}" for k, v in final.items()))
 
 
 def evaluate(args) -> None:
@@ -329,8 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
     dataset_command("assess", assess, "quality metrics of the synthetic dataset against held-out real images")
     dataset_command("gan-seeds", gan_seeds, "train the GANs and the synthetic sources' CNNs from intervals.gan_seeds - 1 "
                     "more seeds: each source's mean and 95 % interval")
-    dataset_command("train-classifier", train_classifier, "train the CNN on each source given, validate on real data"
-                    ).add_argument("sources", nargs="+", choices=SOURCES, metavar="source", help=", ".join(SOURCES))
+    dataset_command("train-cnn-on-real", train_cnn_on_real, "train study 1's CNN on the real images, as they are and "
+                    "augmented, every seed; validate on real data")
+    dataset_command("train-cnn-on-synthetic", train_cnn_on_synthetic, "train study 1's CNN on the synthetic set, alone "
+                    "and beside the real images, every seed; validate on real data")
 
     study2_command("generate-test", generate_test, "write study 2's synthetic test set (as large as the real one)")
     study2_command("train-study2", train_study2, "train study 2's models: the poster's classifiers, its "
@@ -411,8 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 XLA_CACHE = Path(".cache") / "xla"
 # The commands that log to MLflow, and `repro`, which runs them.
-TRACKED_COMMANDS = {"train-gan", "train-features", "select-epochs", "generate", "assess", "train-classifier", "gan-seeds",
-                    "generate-test", "train-study2", "audit-labels", "explain", "sweep", "repro"}
+TRACKED_COMMANDS = {"train-gan", "train-features", "select-epochs", "generate", "assess", "train-cnn-on-real",
+                    "train-cnn-on-synthetic", "gan-seeds", "generate-test", "train-study2", "audit-labels", "explain",
+                    "sweep", "repro"}
 
 
 def _use_xla_cache() -> None:

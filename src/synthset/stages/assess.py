@@ -12,7 +12,7 @@ from synthset import lineage, paths, stages, tracking
 from synthset.config import Params
 from synthset.io import write_atomically
 from synthset.quality import scoring
-from synthset.stages.scoring_inputs import feature_extractor, references
+from synthset.quality.references import feature_extractor, references
 from synthset.synthetic import load_synthetic, manifest_md5
 from synthset.versions import file_md5
 

@@ -77,7 +77,8 @@ def _first_seed_value(params: Params, dataset: str, source: str) -> float:
 def _draw(params: Params, dataset: str, draw: int) -> dict[str, float]:
     """One more draw of GANs and CNNs, in its own work directory; its values, or the values an
     earlier attempt of the same draw left."""
-    from synthset.stages import generate, select_epochs, train_classifier, train_gan
+    from synthset.stages import generate, select_epochs, train_gan
+    from synthset.tasks import study1_cnn
 
     seed = params.seed + SEED_STRIDE * draw
     drawn = params.model_copy(update={"seed": seed, "classifier": params.classifier.model_copy(update={"seeds": 1})})
@@ -99,7 +100,7 @@ def _draw(params: Params, dataset: str, draw: int) -> dict[str, float]:
         train_gan.run(drawn, dataset, drawn.data.labels)
         select_epochs.run(drawn, dataset)
         generate.run(drawn, dataset)
-        summaries = train_classifier.run(drawn, dataset, list(SOURCES))
+        summaries = study1_cnn.run(drawn, dataset, list(SOURCES))
     values = {source: summaries[source]["val_accuracy"] for source in SOURCES}
     (work / "values.json").write_text(json.dumps(values))
     return values
@@ -107,7 +108,8 @@ def _draw(params: Params, dataset: str, draw: int) -> dict[str, float]:
 
 def _split_draw(params: Params, dataset: str, split: int) -> float:
     """The real-data CNN on another split of the raw data, in its own work directory: its accuracy."""
-    from synthset.stages import prepare, train_classifier
+    from synthset.stages import prepare
+    from synthset.tasks import study1_cnn
 
     seed = params.seed + SPLIT_STRIDE * split
     drawn = params.model_copy(update={"seed": seed, "classifier": params.classifier.model_copy(update={"seeds": 1})})
@@ -120,7 +122,7 @@ def _split_draw(params: Params, dataset: str, split: int) -> float:
           f"the split of seed {seed}", flush=True)
     with _inside(work), _tracked_as_draw(f"split-{split}"):
         prepare.run(drawn, dataset)
-        return train_classifier.run(drawn, dataset, ["real"])["real"]["val_accuracy"]
+        return study1_cnn.run(drawn, dataset, ["real"])["real"]["val_accuracy"]
 
 
 def _work_dir(dataset: str, draw: int) -> Path:

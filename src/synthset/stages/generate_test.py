@@ -13,7 +13,7 @@ from synthset.stages.generate import announce_lineage, draw
 def run(params: Params, dataset: str) -> Path:
     labels = load_labels(paths.real_split(dataset, "validation"))
     cap = params.study2.test_images_per_class
-    # The same selection as the real test set (stages.study2_files.real_test_set), class by class.
+    # The same selection as the real test set (tasks.study2_files.real_test_set), class by class.
     counts = {label: len(first_per_class(labels, [label], cap)) for label in params.data.labels}
     out = draw(params, dataset, paths.synthetic_test_dir(dataset), counts, noise_stream=1)
     announce_lineage(dataset, lineage.synthetic_test(dataset, "generated"), params.data.labels)

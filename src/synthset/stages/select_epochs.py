@@ -16,7 +16,7 @@ from synthset import paths, stages, tracking
 from synthset.config import QUALITY_METRICS, Params
 from synthset.io import write_atomically
 from synthset.quality.selection import best_epoch, score_checkpoints
-from synthset.stages.scoring_inputs import feature_extractor, references
+from synthset.quality.references import feature_extractor, references
 from synthset.synthetic import kept_checkpoints
 from synthset.versions import file_md5
 

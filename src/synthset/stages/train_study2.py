@@ -8,16 +8,16 @@ from __future__ import annotations
 from synthset import parallel, paths
 from synthset.config import SEMI_VARIANTS, Params
 
-POSTER, SEMI, SSL_GAN = "poster", "semi", "ssl_gan"
+CLASSIFIER, SEMI, SSL_GAN = "classifier", "semi", "ssl_gan"
 
 
 def models(params: Params) -> list[tuple[str, str | int, str]]:
     """(kind, what, output name) of every model, the longest trainings first so that the two
     workers finish together."""
     ssl = [(SSL_GAN, labels, paths.ssl_gan_name(labels)) for labels in sorted(params.study2.ssl.labels, reverse=True)]
-    poster = [(POSTER, model, model) for model in reversed(params.study2.models)]
+    classifiers = [(CLASSIFIER, model, model) for model in reversed(params.study2.models)]
     semi = [(SEMI, variant, paths.semi_name(variant)) for variant in reversed(SEMI_VARIANTS)]
-    return ssl + poster[:1] + semi + poster[1:]
+    return ssl + classifiers[:1] + semi + classifiers[1:]
 
 
 def run(params: Params, dataset: str, only: list[str] | None = None) -> dict[str, dict]:
@@ -28,11 +28,11 @@ def run(params: Params, dataset: str, only: list[str] | None = None) -> dict[str
 
 
 def train_model(params: Params, dataset: str, kind: str, what: str | int) -> dict:
-    """One model, in a worker: the stage modules are imported here, since they import TensorFlow."""
-    if kind == POSTER:
-        from synthset.stages.train_poster import run as train
+    """One model, in a worker: its task module is imported here, since it imports TensorFlow."""
+    if kind == CLASSIFIER:
+        from synthset.tasks.study2_classifier import run as train
     elif kind == SEMI:
-        from synthset.stages.train_semi import run as train
+        from synthset.tasks.semi_supervised import run as train
     else:
-        from synthset.stages.train_ssl_gan import run as train
+        from synthset.tasks.ssl_gan import run as train
     return train(params, dataset, what)

@@ -54,7 +54,7 @@ class SweepData:
 
 def load_data(params: Params, dataset: str) -> SweepData:
     """The pipeline's training split, holdout and feature network; an error says how to make them."""
-    from synthset.stages.scoring_inputs import feature_extractor
+    from synthset.quality.references import feature_extractor
     from synthset.versions import file_md5
 
     if params.gan.kind not in SWEPT_KINDS:

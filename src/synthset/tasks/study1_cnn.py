@@ -1,6 +1,7 @@
-"""Stages ``train_cnn_on_real`` and ``train_cnn_on_synthetic``: study 1's CNN on each source of
-training data of the stage (config.CLASSIFIER_STAGES), once per seed, validated on the real
-validation set; per source the models, per-epoch curves (DVC plots) and a summary (DVC metrics).
+"""Study 1's CNN on each source of training data of a stage (config.CLASSIFIER_STAGES), once per
+seed, validated on the real validation set; per source the models, per-epoch curves (DVC plots)
+and a summary (DVC metrics). Stages ``train_cnn_on_real`` and ``train_cnn_on_synthetic`` run it;
+so does ``gan_seeds`` for its further draws.
 
 One stage trains several sources so that its worker processes pay their start-up once and keep
 both cores busy; the two stages split the sources by whether they read the synthetic set, so that

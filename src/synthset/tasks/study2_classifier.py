@@ -8,7 +8,7 @@ from synthset import lineage, paths, stages, tracking
 from synthset.config import Params
 from synthset.data.archives import class_indices, load_images, subset_per_class
 from synthset.io import save_model
-from synthset.stages.study2_files import real_test_set, write_results
+from synthset.tasks.study2_files import real_test_set, write_results
 from synthset.synthetic import load_synthetic, manifest_md5
 from synthset.training.callbacks import EpochTimer, MetricsToTracker
 from synthset.training.study2 import TestAtCheckpoints, fit_classifier

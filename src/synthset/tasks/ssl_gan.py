@@ -16,7 +16,7 @@ from synthset.data.archives import class_indices, first_per_class, load_images
 from synthset.imaging import image_grid, save_png
 from synthset.io import save_model
 from synthset.models.ssl_gan import plain_copy
-from synthset.stages.study2_files import write_results
+from synthset.tasks.study2_files import write_results
 from synthset.training.callbacks import EpochTimer, MetricsToTracker
 from synthset.training.ssl_gan import fit_ssl_gan, labelled_subset
 from synthset.versions import file_md5
