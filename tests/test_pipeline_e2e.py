@@ -625,9 +625,9 @@ def test_a_two_worker_sweep_keeps_its_study_in_postgresql_and_its_runs_on_the_se
         assert [a.path for a in client.list_artifacts(run.info.run_id, "samples")] == ["samples/class_2.png"]
 
 
-def test_the_gpu_scale_script_records_its_run_as_an_experiment_and_a_variant(own_copy):
+def test_the_gpu_scale_script_records_its_run_as_a_dvc_experiment_and_an_experiment_file(own_copy):
     """scripts/gpu/paper_scale.sh at the tiny scale on the CPU: it refuses without a GPU unless told,
-    then runs the pipeline as a named DVC experiment and keeps its numbers as a variant file."""
+    then runs the pipeline as a named DVC experiment and keeps its overrides and numbers as an experiment file."""
     root, env, dvc = own_copy
     commit_all(root, env, "tiny run")
     shutil.copytree(PROJECT / "scripts", root / "scripts", dirs_exist_ok=True)
@@ -639,8 +639,11 @@ def test_the_gpu_scale_script_records_its_run_as_an_experiment_and_a_variant(own
     assert "Running stage" not in refused.stdout + refused.stderr
 
     log = _run(["bash", "scripts/gpu/paper_scale.sh"], root, {**script_env, "SYNTHSET_ALLOW_CPU": "1"})
-    assert "tiny-scale:" in log and "metrics/variants/tiny-scale.json" in log
+    assert "tiny-scale:" in log and "metrics/experiments/tiny-scale.json" in log
     assert "tiny-scale" in _run(dvc + ["exp", "list", "--name-only"], root, env).split()
-    entry = json.loads((root / "metrics/variants/tiny-scale.json").read_text())
+    entry = json.loads((root / "metrics/experiments/tiny-scale.json").read_text())
     assert entry["command"].startswith("dvc exp run --name tiny-scale -S scale=tiny")
+    # the copy's params.yaml is at the tiny scale already: no override, every dataset its own run's
+    assert entry["overrides"] == {} and entry["datasets"] == ["mnist", "fids30"]
+    assert entry["commit"] == _run(["git", "rev-parse", "HEAD"], root, env).strip()
     assert entry["metrics"]["mnist"]["study1"] == json.loads((root / "metrics/mnist/study1.json").read_text())["study1"]["mnist"]

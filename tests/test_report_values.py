@@ -46,6 +46,15 @@ GAN_SEEDS = {"dataset": "mnist", "gan_seeds": 3, "seeds": {"0": 42, "1": 142, "2
              "half_width": 0.1309, "classifier_sd": 0.0120, "split_sd": 0.0083}}}
 
 
+# A recorded experiment (metrics/experiments/): MNIST's synthetic-only numbers, at a commit this
+# unversioned folder does not have, so its baseline cannot be shown to be this run's: stale.
+EXPERIMENT = {"name": "wider-gan", "command": "dvc exp run -S scales.default.mnist.gan.epochs=30", "wall_seconds": 61.0,
+              "commit": "abcdef0123456789abcdef0123456789abcdef01", "datasets": ["mnist"],
+              "overrides": {"scales.default.mnist.gan.epochs": {"old": 24, "new": 30}},
+              "metrics": {"mnist": {"study1": {"val_accuracy_synthetic": 0.7234, "val_accuracy_synthetic_std": 0.0189,
+                                               "synthetic_gap_pp": 21.78}, "quality": {}, "features": {}}}}
+
+
 # The complete semi-supervised GAN with 100 labels: test error per epoch, exactly 0.4 * epoch^-0.5.
 SSL_ERRORS = {epoch: 0.4 * epoch**-0.5 for epoch in (1, 2, 3, 4)}
 
@@ -76,6 +85,7 @@ def _plant(root, params_raw):
     _write(root / "metrics/study2.json", json.dumps({"study2": study2}))
     _write(root / "metrics/mnist/study2/label_audit.json", json.dumps(AUDIT))
     _write(root / "metrics/mnist/gan_seeds.json", json.dumps(GAN_SEEDS))
+    _write(root / "metrics/experiments/wider-gan.json", json.dumps(EXPERIMENT))
     _write(root / "metrics/mnist/study2/models/ssl_gan_100_labels.csv", "epoch,test_accuracy\n" + "".join(
         f"{epoch},{1 - error}\n" for epoch, error in SSL_ERRORS.items()))
 
@@ -167,7 +177,13 @@ def test_the_summary_table_shows_study_1s_accuracies_quality_and_study_2(pages):
     # 0.4 e^-0.5 = 0.05 at e = 64, = 0.0093 at e = (0.4 / 0.0093)^2 = 1,850
     assert shown["Study 2: complete semi-supervised GAN, test error with 100 labels"] == (
         "0.200 (epoch 4; its trend reaches 0.05 near epoch 64 and 0.0093 near epoch 1,850)", "0.0093 (full training)")
-    assert len(shown) == 14  # every row accounted for: no other number shown
+    assert shown["MNIST, experiment wider-gan, stale (recorded at abcdef0): CNN trained on synthetic only, real "
+                 "validation accuracy (gap to real, points)"] == ("0.723 ± 0.019 (21.8)",
+                                                                  "this run: 0.617 (32.4); paper: about 3 (paper, section 4, Figures 8-9)")
+    assert sources["MNIST, experiment wider-gan, stale (recorded at abcdef0): CNN trained on synthetic only, real "
+                   "validation accuracy (gap to real, points)"] == (
+        "experiment wider-gan at commit abcdef0: scales.default.mnist.gan.epochs=30")
+    assert len(shown) == 15  # every row accounted for: no other number shown
     why = dict(zip(rows["question"], rows["reference from; why ours differs"]))
     raw = yaml.safe_load(open(__file__.rsplit("tests", 1)[0] + "params.yaml"))
     default = raw["scales"]["default"]["mnist"]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The papers' scale (params.yaml, scales.paper) on one NVIDIA GPU, recorded as a DVC experiment
-# and as metrics/variants/paper-scale.json beside the default run's numbers:
+# and as metrics/experiments/paper-scale.json beside the default run's numbers:
 #
 #   bash scripts/gpu/paper_scale.sh [more `dvc exp run` options, e.g. -S key=value]
 #
@@ -39,5 +39,5 @@ command=(dvc exp run --name "${name}" -S "scale=${scale}" "$@")
 started="$(date +%s)"
 "${command[@]}"
 seconds="$(( $(date +%s) - started ))"
-python -m synthset.report.variants record "${name}" --command "${command[*]}" --wall-seconds "${seconds}"
-echo "${name}: ${seconds} s on ${gpus} GPU(s); metrics/variants/${name}.json holds its numbers (commit it)."
+python -m synthset.report.experiments record "${name}" --command "${command[*]}" --wall-seconds "${seconds}"
+echo "${name}: ${seconds} s on ${gpus} GPU(s); metrics/experiments/${name}.json holds its numbers (commit it)."

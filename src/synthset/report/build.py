@@ -10,7 +10,7 @@ import pandas as pd
 from synthset import config, paths, stages, tracking
 from synthset.config import Params
 from synthset.report import dashboards as boards
-from synthset.report import figures_study2, frames, pages
+from synthset.report import experiments, figures_study2, frames, pages
 from synthset.report.figures import SOURCE_NAMES
 from synthset.report.pages import Section
 from synthset.versions import data_version, git_commit
@@ -76,16 +76,17 @@ def _overview(datasets: list[str], runs: dict[str, pd.DataFrame]) -> Section:
 
 def _summary(datasets: list[str], params_of: dict[str, Params], runs: dict[str, pd.DataFrame]) -> list[Section]:
     def table() -> Section:
-        rows = pd.concat([boards.summary_rows(datasets, params_of), boards.variant_rows(datasets)], ignore_index=True)
+        rows = pd.concat([boards.summary_rows(datasets, params_of), boards.experiment_rows(datasets)], ignore_index=True)
         for dataset in [d for d in datasets if d in config.STUDY2_DATASETS]:
             rows = pd.concat([rows, boards.study2_summary_rows(params_of[dataset])], ignore_index=True)
         selected = pd.concat([frames.latest_runs(runs[d], d, stage) for d in datasets
                               for stage in (stages.ASSESS, stages.AUDIT_LABELS)])
         return Section("How real is our synthetic data?",
                        "Ours beside the real-vs-real floor or the paper's number for the same question. The papers ran "
-                       "at their own, larger scale (see Classifiers).", figures_study2.summary_table(rows),
+                       "at their own, larger scale (see Classifiers). A row of an experiment: a recorded <code>dvc exp "
+                       "run</code>, for each dataset its overrides change.", figures_study2.summary_table(rows),
                        frames.provenance(selected), [str(paths.study1_metrics(d)) for d in datasets]
-                       + [str(paths.quality_metrics(d)) for d in datasets])
+                       + [str(paths.quality_metrics(d)) for d in datasets] + [f"{experiments.EXPERIMENTS}/*.json"])
 
     sections = [boards.guarded("How real is our synthetic data?", table)]
     for dataset in datasets:

@@ -12,7 +12,7 @@ import pandas as pd
 from synthset import paths, stages
 from synthset.config import SOURCES, Params
 from synthset.errors import SynthsetError
-from synthset.report import figures, figures_study2, frames, papers, variants
+from synthset.report import experiments, figures, figures_study2, frames, papers
 from synthset.report.pages import Section
 
 TITLES = {"mnist": "MNIST", "fids30": "FIDS30"}  # a dataset without one is shown by its name
@@ -228,28 +228,28 @@ def summary_rows(datasets: list[str], params_of: dict[str, Params]) -> pd.DataFr
     return pd.DataFrame(rows, columns=["question", "ours", "reference", "source"])
 
 
-def variant_rows(datasets: list[str]) -> pd.DataFrame:
-    """Each recorded variant (``report.variants``) beside the default run: its synthetic-only
-    accuracy and gap, and the default's, for each dataset whose numbers it changed."""
+def experiment_rows(datasets: list[str]) -> pd.DataFrame:
+    """Each recorded experiment (``report.experiments``) beside the default run, a row for each dataset
+    it changed: its synthetic-only accuracy and gap, the default's, its overrides and commit; "stale"
+    when the default run's numbers are no longer those it ran beside (``experiments.stale``)."""
     rows = []
-    for variant in variants.load_all():
-        for dataset in datasets:
-            theirs = variant["metrics"].get(dataset, {}).get("study1")
-            if not theirs:
-                continue
+    for experiment in experiments.load_all():
+        overrides = (", ".join(f"{key}={change.new}" for key, change in experiment.overrides.items())
+                     or "no override, the commit's settings")
+        for dataset in [d for d in experiment.datasets if d in datasets]:
+            theirs = experiment.metrics[dataset]["study1"]
             final = frames.classifier_final(dataset).set_index(["source", "metric"])
             ours = final.at[("synthetic", "val_accuracy"), "mean"]
-            if abs(theirs["val_accuracy_synthetic"] - ours) < 1e-9:
-                continue  # the variant left this dataset alone
             gap = 100 * (final.at[("real", "val_accuracy"), "mean"] - ours)
             kind, value, where = papers.SYNTHETIC_HEADLINE.get(dataset, ("", "not run in the paper", ""))
             paper_gap = f"paper: {value}" + (f" ({where})" if where else "")
-            changed = ", ".join(f"{k}={v['new']}" for k, v in variant["params"].items())
-            rows.append((f"{title(dataset)}, variant {variant['name']}: CNN trained on synthetic only, real validation "
-                         f"accuracy (gap to real, points)",
+            stale = f", stale (recorded at {experiment.short_commit})" if experiments.stale(experiment, dataset) else ""
+            rows.append((f"{title(dataset)}, experiment {experiment.name}{stale}: CNN trained on synthetic only, real "
+                         f"validation accuracy (gap to real, points)",
                          f"{theirs['val_accuracy_synthetic']:.3f} ± {theirs['val_accuracy_synthetic_std']:.3f} "
                          f"({theirs['synthetic_gap_pp']:.1f})",
-                         f"this run: {ours:.3f} ({gap:.1f}); {paper_gap}", f"ours, {changed}"))
+                         f"this run: {ours:.3f} ({gap:.1f}); {paper_gap}",
+                         f"experiment {experiment.name} at commit {experiment.short_commit}: {overrides}"))
     return pd.DataFrame(rows, columns=["question", "ours", "reference", "source"])
 
 
