@@ -297,12 +297,12 @@ def test_mlflow_store_holds_parent_gan_runs_classifier_runs_grids_and_models(pip
     stages = {r.data.tags.get("synthset.stage") for r in runs}
     assert {"train_features", "select_epochs", "assess", "train_study2", "audit_labels", "explain"} <= stages
     study2 = [r for r in runs if r.data.tags.get("synthset.stage") == "train_study2"]
-    poster = [r for r in study2 if "synthset.model" in r.data.tags]
-    assert sorted(r.data.tags["synthset.model"] for r in poster) == sorted(STUDY2_MODELS)
+    classifiers = [r for r in study2 if "synthset.model" in r.data.tags]
+    assert sorted(r.data.tags["synthset.model"] for r in classifiers) == sorted(STUDY2_MODELS)
     assert sorted(r.data.tags.get("synthset.variant", "") for r in study2 if "synthset.variant" in r.data.tags) == [
         "labelled_only", "with_synthetic"]
     assert sorted(int(r.data.tags["synthset.labels"]) for r in study2 if "synthset.labels" in r.data.tags) == sorted(SSL_LABELS)
-    for run in poster:
+    for run in classifiers:
         assert [m.step for m in client.get_metric_history(run.info.run_id, "test_accuracy_synthetic")] == [1, 2]
     # The sample grid is the class's: a PNG of the generator's digits, as logged.
     from PIL import Image

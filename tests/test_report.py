@@ -144,7 +144,7 @@ def test_ema_smooths_like_tensorboard():
     assert list(frames.ema(values, 0.5)) == [0.0, 0.5, 0.75]
 
 
-def test_poster_tables_keep_the_posters_model_order(workdir):
+def test_classifier_tables_keep_the_posters_model_order(workdir):
     cell = {"train_accuracy": 0.9, "test_accuracy_real": 0.8, "test_accuracy_synthetic": 0.7}
     semi = {"train_real_or_fake_accuracy": 1.0, "test_real_or_fake_accuracy_real": 0.9,
             "train_class_or_fake_accuracy": 0.8, "test_class_or_fake_accuracy_real": 0.7}

@@ -231,7 +231,7 @@ def test_the_quality_page_shows_fid_against_epoch_and_the_chosen_one(pages):
         assert (by_name[f"{label} chosen"]["x"], by_name[f"{label} chosen"]["y"]) == ([2], [BY_EPOCH[(label, 2)][0]])
 
 
-def test_the_study2_page_shows_the_poster_table_with_our_values(pages):
+def test_the_study2_page_shows_the_classifier_table_with_our_values(pages):
     rows = table(figures(pages["study2"])["Study 2: the four classifiers, ours and the poster's"])
     assert rows["model"] == ["linear softmax", "fcnn", "cnn-4l", "cnn-5l"]
     assert rows["ours, epoch 2: real"][3] == "0.973 / 0.962" and rows["ours, epoch 2: synthetic"][3] == "n/a / 0.888"

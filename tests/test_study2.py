@@ -27,7 +27,7 @@ EXPECTED_WEIGHTS = {
 
 
 @pytest.mark.parametrize("name", list(EXPECTED_WEIGHTS))
-def test_poster_models_have_the_posters_layers(name):
+def test_study2_classifiers_have_the_papers_layers(name):
     model = build_study2_classifier(name, image_shape=(28, 28, 1), num_classes=10)
     assert model.count_params() == EXPECTED_WEIGHTS[name]
     probabilities = model(np.zeros((3, 28, 28, 1), np.uint8))
@@ -35,7 +35,7 @@ def test_poster_models_have_the_posters_layers(name):
     np.testing.assert_allclose(np.sum(probabilities, axis=1), 1.0, rtol=1e-5)
 
 
-def test_unknown_poster_model_is_refused():
+def test_unknown_study2_classifier_is_refused():
     with pytest.raises(ValueError, match="resnet"):
         build_study2_classifier("resnet", image_shape=(28, 28, 1), num_classes=10)
 

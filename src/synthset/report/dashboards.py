@@ -121,18 +121,18 @@ def study2_sections(params: Params, runs: pd.DataFrame) -> list[Section]:
     dataset = params.dataset  # study 2's dataset (config.STUDY2_DATASETS)
     models = list(params.study2.models)
     ours = lambda: frames.study2_table(models)  # noqa: E731 - read inside each guarded section
-    poster_runs = frames.provenance(frames.latest_runs(runs, dataset, stages.TRAIN_STUDY2, "model"))
+    classifier_runs = frames.provenance(frames.latest_runs(runs, dataset, stages.TRAIN_STUDY2, "model"))
     note = f"Poster: {papers.POSTER_TEST_IMAGES}; ours: settings of params.yaml at this scale."
     return [
         guarded("Study 2: the four classifiers, ours and the poster's", lambda: Section(
             "Study 2: the four classifiers, ours and the poster's",
             f"Train / test accuracy on real test images, and test accuracy on synthetic ones, trained on real MNIST, "
             f"in the layout of the poster's {papers.POSTER_TABLE_WHERE}. {note}",
-            figures_study2.poster_table(ours()), poster_runs, [str(paths.study2_metrics())])),
+            figures_study2.classifier_table(ours()), classifier_runs, [str(paths.study2_metrics())])),
         guarded("Study 2: real against synthetic test accuracy", lambda: Section(
             "Study 2: real against synthetic test accuracy",
             "Ours at the last table epoch, the poster's at its first (epoch 5); hatched: synthetic test set.",
-            figures_study2.poster_bars(ours()), poster_runs, [str(paths.study2_metrics())])),
+            figures_study2.classifier_bars(ours()), classifier_runs, [str(paths.study2_metrics())])),
         guarded("Study 2: semi-supervised discriminators", lambda: Section(
             "Study 2: semi-supervised discriminators",
             "semi-gan* learns from labelled real images only; semi-gan** also from unlabelled synthetic images, "

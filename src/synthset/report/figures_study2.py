@@ -23,7 +23,7 @@ def _table(header: list[str], columns: list[list], height: int | None = None, fi
     return figure
 
 
-def poster_table(ours: pd.DataFrame) -> go.Figure:
+def classifier_table(ours: pd.DataFrame) -> go.Figure:
     """The poster's Results layout: a row per model, for each epoch "train / test" on real and
     "n/a / test" on synthetic; our table epochs first, then the poster's 5, 50, 100."""
     models = list(dict.fromkeys(ours["model"]))
@@ -41,7 +41,7 @@ def poster_table(ours: pd.DataFrame) -> go.Figure:
     return _table(header, columns, first_width=1.4)
 
 
-def poster_bars(ours: pd.DataFrame) -> go.Figure:
+def classifier_bars(ours: pd.DataFrame) -> go.Figure:
     """Test accuracy on real and on synthetic images per model: ours at the last table epoch, the poster's at epoch 5."""
     last = ours[ours["epoch"] == ours["epoch"].max()].set_index("model")
     models = list(last.index)

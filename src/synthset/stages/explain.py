@@ -20,7 +20,7 @@ from synthset.data.archives import class_indices
 from synthset.errors import SynthsetError
 from synthset.imaging import heatmap_overlay, image_grid, save_png
 from synthset.io import write_atomically
-from synthset.quality.attention import METHODS, attention_maps, compare, last_conv_layer, randomised_copy, sanity_check
+from synthset.quality.explain import METHODS, attention_maps, compare, last_conv_layer, randomised_copy, sanity_check
 from synthset.tasks.study2_files import real_test_set
 from synthset.synthetic import load_synthetic, manifest_md5
 from synthset.versions import file_md5

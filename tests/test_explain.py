@@ -8,20 +8,20 @@ import pytest
 from scipy.stats import spearmanr
 
 from synthset import config, paths
-from synthset.quality import attention
+from synthset.quality import explain
 from synthset.data.archives import save_images
 from synthset.models.classifier import build_classifier
 from synthset.models.study2 import build_study2_classifier
 
 
 def test_grad_cam_layer_is_the_deepest_conv_wide_enough():
-    assert attention.last_conv_layer(build_study2_classifier("cnn_5l", image_shape=(28, 28, 1), num_classes=10), 7) == "conv_2"
+    assert explain.last_conv_layer(build_study2_classifier("cnn_5l", image_shape=(28, 28, 1), num_classes=10), 7) == "conv_2"
     study1 = build_classifier(image_shape=(28, 28, 1), num_classes=10, filters=[4] * 5, kernel_size=3, dropout=0.5,
                               dense_units=8)
-    assert attention.last_conv_layer(study1, 7) == "conv_3"  # conv outputs 28, 14, 7, 4, 2 wide
-    assert attention.last_conv_layer(study1, 2) == "conv_5"
+    assert explain.last_conv_layer(study1, 7) == "conv_3"  # conv outputs 28, 14, 7, 4, 2 wide
+    assert explain.last_conv_layer(study1, 2) == "conv_5"
     with pytest.raises(ValueError, match="no conv layer at least 30 wide"):
-        attention.last_conv_layer(study1, 30)
+        explain.last_conv_layer(study1, 30)
 
 
 def test_saliency_of_a_linear_model_is_its_class_weights():
@@ -40,7 +40,7 @@ def test_saliency_of_a_linear_model_is_its_class_weights():
     head.set_weights([weights, np.zeros(2, np.float32)])
 
     images = np.random.default_rng(0).integers(0, 256, (2, 4, 4, 1)).astype(np.uint8)
-    maps = attention.attention_maps(model, images, np.array([0, 1]), "conv_1")
+    maps = explain.attention_maps(model, images, np.array([0, 1]), "conv_1")
 
     np.testing.assert_allclose(maps["saliency"][0], weights[:, 0].reshape(4, 4) / 8, rtol=1e-5)
     np.testing.assert_allclose(maps["saliency"][1], np.abs(weights[:, 1]).reshape(4, 4) / 2, rtol=1e-5)
@@ -68,7 +68,7 @@ def test_grad_cam_weighs_the_features_by_the_asked_classs_gradient():
     bottom[2:] = [[8, 6, 4, 2], [2, 2, 2, 2]]
     pixels = np.stack([top, bottom], axis=-1)[None].repeat(2, axis=0)
 
-    maps = attention.attention_maps(model, pixels, np.array([0, 1]), "conv_1")
+    maps = explain.attention_maps(model, pixels, np.array([0, 1]), "conv_1")
 
     np.testing.assert_allclose(maps["grad_cam"][0], top / 8, atol=1e-6)
     np.testing.assert_allclose(maps["grad_cam"][1], bottom / 8, atol=1e-6)
@@ -79,18 +79,18 @@ def test_rank_correlation_is_spearmans_per_map_and_zero_for_a_constant_map():
     first, second = rng.random((5, 6, 6)), rng.random((5, 6, 6))
     second[0] = first[0] ** 3  # monotone: rank correlation 1
     expected = [spearmanr(a.ravel(), b.ravel()).statistic for a, b in zip(first, second)]
-    np.testing.assert_allclose(attention.rank_correlation(first, second), expected, atol=1e-12)
-    assert attention.rank_correlation(first[:1], second[:1])[0] == pytest.approx(1.0)
-    assert attention.rank_correlation(np.zeros((1, 6, 6)), second[:1])[0] == 0.0
+    np.testing.assert_allclose(explain.rank_correlation(first, second), expected, atol=1e-12)
+    assert explain.rank_correlation(first[:1], second[:1])[0] == pytest.approx(1.0)
+    assert explain.rank_correlation(np.zeros((1, 6, 6)), second[:1])[0] == 0.0
 
 
 def test_top_pixel_iou_counts_shared_top_pixels():
     first = np.arange(10.0).reshape(1, 2, 5)  # top 40 %: pixels 6, 7, 8, 9
     second = first.copy()
     second[0, 1, 4], second[0, 0, 0] = -1.0, 100.0  # top: 0, 6, 7, 8
-    assert attention.top_pixel_iou(first, first, 0.4)[0] == 1.0
-    assert attention.top_pixel_iou(first, second, 0.4)[0] == pytest.approx(3 / 5)
-    assert attention.top_pixel_iou(first, -first, 0.4)[0] == 0.0
+    assert explain.top_pixel_iou(first, first, 0.4)[0] == 1.0
+    assert explain.top_pixel_iou(first, second, 0.4)[0] == pytest.approx(3 / 5)
+    assert explain.top_pixel_iou(first, -first, 0.4)[0] == 0.0
 
 
 @pytest.fixture(scope="module")
@@ -111,22 +111,22 @@ def trained_cnn():
 
 def test_sanity_check_catches_a_map_that_ignores_the_model(trained_cnn):
     model, images, labels = trained_cnn
-    layer = attention.last_conv_layer(model, 7)
-    trained = attention.attention_maps(model, images, labels, layer)
-    randomised = attention.attention_maps(attention.randomised_copy(model, seed=0), images, labels, layer)
+    layer = explain.last_conv_layer(model, 7)
+    trained = explain.attention_maps(model, images, labels, layer)
+    randomised = explain.attention_maps(explain.randomised_copy(model, seed=0), images, labels, layer)
 
-    verdict = attention.sanity_check(trained, randomised, max_correlation=0.5)
+    verdict = explain.sanity_check(trained, randomised, max_correlation=0.5)
     assert verdict["grad_cam"]["passed"], verdict  # Grad-CAM of the trained model is not the random model's
 
     # An "explanation" that is the image itself is the same for any weights: the check must fail it.
     brightness = images[..., 0] / 255.0
-    ignoring = attention.sanity_check({"brightness": brightness}, {"brightness": brightness}, max_correlation=0.5)
+    ignoring = explain.sanity_check({"brightness": brightness}, {"brightness": brightness}, max_correlation=0.5)
     assert ignoring == {"brightness": {"rank_correlation": 1.0, "passed": False}}
 
 
 def test_randomised_copy_keeps_the_architecture_and_drops_the_learning(trained_cnn):
     model, images, labels = trained_cnn
-    copy = attention.randomised_copy(model, seed=0)
+    copy = explain.randomised_copy(model, seed=0)
     assert [layer.name for layer in copy.layers] == [layer.name for layer in model.layers]
     assert not np.allclose(copy.get_layer("conv_1").get_weights()[0], model.get_layer("conv_1").get_weights()[0])
     accuracy = np.mean(np.argmax(copy.predict(images, verbose=0), axis=1) == labels)
@@ -159,7 +159,7 @@ def test_explain_stage_writes_grids_metrics_and_an_mlflow_run(project, trained_c
         "cnn_5l_real_test.png", "cnn_5l_synthetic_test.png", "compare_grad_cam.png", "compare_saliency.png"]
     assert summary["grad_cam_layers"] == {"cnn_5l": "conv_2", "real": "conv_3", "augmented": "conv_3", "synthetic": "conv_3"}
     # The same trained model stands in for all three sources: their maps agree exactly.
-    for method in attention.METHODS:
+    for method in explain.METHODS:
         for test_set in ("real_images", "synthetic_images"):
             assert summary["similarity"][method][test_set]["real_vs_synthetic"] == {"rank_correlation": 1.0, "top_iou": 1.0}
     assert summary["sanity"]["grad_cam"]["real"]["passed"]
