@@ -263,6 +263,12 @@ def datasets_compare(args) -> None:
     print(f"[compare] {write_compare_page(comparison)}")
 
 
+def results(args) -> None:
+    from synthset.report.headline import results_markdown
+
+    print(results_markdown(Path("."), _params(args).datasets), end="")
+
+
 def services_up(args) -> None:
     from synthset import services
 
@@ -406,6 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("report", help="write reports/: the dashboards of the last run, beside the papers' numbers").set_defaults(
         run=report)
+    commands.add_parser("results", help="print the headline results table (markdown) from metrics/: the README's table"
+                        ).set_defaults(run=results)
     return parser
 
 
