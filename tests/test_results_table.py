@@ -13,8 +13,9 @@ from conftest import PROJECT
 from synthset.cli import main
 from synthset.report.headline import results_markdown
 
-# The README's table sits between these two comments (invisible on GitHub and on PyPI).
-README_TABLE = re.compile(r"<!-- results: .*? -->\n(.*?)<!-- end of results -->", re.DOTALL)
+# The README's table sits between these two comments (invisible on GitHub and on PyPI), which are also
+# the section markers docs/results.md includes it by (pymdownx.snippets).
+README_TABLE = re.compile(r"<!-- --8<-- \[start:results\] -->\n(.*?)<!-- --8<-- \[end:results\] -->", re.DOTALL)
 
 
 def run_results(monkeypatch, capsys, root) -> tuple[int, str, str]:
