@@ -395,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     command = services.add_parser("up", help="start PostgreSQL and `mlflow server` (creating them on first use); "
                                   "print the URLs to export")
     command.add_argument("--host", default="127.0.0.1", help="address both listen on (default loopback; see the "
-                         "README's 'Working as a team' before opening them to a network)")
+                         "docs/services.md, 'Working as a team', before opening them to a network)")
     command.add_argument("--postgres-port", type=int, default=5433, help="default 5433 (5432 is the system's)")
     command.add_argument("--mlflow-port", type=int, default=5000)
     command.add_argument("--allowed-hosts", help="Host headers the MLflow server answers besides localhost and "
