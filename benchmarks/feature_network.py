@@ -6,7 +6,7 @@ Reads the pipeline's splits (``artifacts/<dataset>/real/train.npz`` and ``holdou
 ``dvc repro prepare@mnist`` first) and fits each variant of ``features`` in this process with the
 library's ``fit_feature_network``. Prints holdout accuracy, seconds and the time ratio to the
 baseline (the earlier default settings: 2,000 digits per class, filters 32-64, 2 epochs of 128,
-a constant 0.003). Pin one core for the README's numbers: ``taskset -c 0`` with
+a constant 0.003). Pin one core for the numbers in docs/quality.md: ``taskset -c 0`` with
 ``TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1``.
 """
 

@@ -273,6 +273,12 @@ def datasets_compare(args) -> None:
     print(f"[compare] {write_compare_page(comparison)}")
 
 
+def results(args) -> None:
+    from synthset.report.headline import results_markdown
+
+    print(results_markdown(Path("."), _params(args).datasets), end="")
+
+
 def services_up(args) -> None:
     from synthset import services
 
@@ -401,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     command = services.add_parser("up", help="start PostgreSQL and `mlflow server` (creating them on first use); "
                                   "print the URLs to export")
     command.add_argument("--host", default="127.0.0.1", help="address both listen on (default loopback; see the "
-                         "README's 'Working as a team' before opening them to a network)")
+                         "docs/services.md, 'Working as a team', before opening them to a network)")
     command.add_argument("--postgres-port", type=int, default=5433, help="default 5433 (5432 is the system's)")
     command.add_argument("--mlflow-port", type=int, default=5000)
     command.add_argument("--allowed-hosts", help="Host headers the MLflow server answers besides localhost and "
@@ -418,6 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("report", help="write reports/: the dashboards of the last run, beside the papers' numbers").set_defaults(
         run=report)
+    commands.add_parser("results", help="print the headline results table (markdown) from metrics/: the README's table"
+                        ).set_defaults(run=results)
     return parser
 
 

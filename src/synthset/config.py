@@ -194,8 +194,8 @@ class FeatureNetworkParams(Strict):
     feature_dim: PositiveInt
     dropout: Rate
     learning_rate: LearningRate
-    # constant, or cosine: from learning_rate down to 0 over the whole fit (README, "How real is
-    # the synthetic set": the feature network's holdout accuracy)
+    # constant, or cosine: from learning_rate down to 0 over the whole fit (docs/quality.md,
+    # "The feature network": its holdout accuracy)
     schedule: Literal["constant", "cosine"]
     epochs: PositiveInt
     batch_size: PositiveInt
@@ -249,7 +249,7 @@ class SyntheticShareParams(Strict):
     """Generated images per class in each source that has them (None: as train_images_per_class).
 
     Generated images cost nothing to add: more of them help a CNN that sees nothing else, and can
-    drown the real ones in a CNN that sees both (README, Results: FIDS30), so the two are apart."""
+    drown the real ones in a CNN that sees both (docs/results.md, FIDS30), so the two are apart."""
 
     alone: Annotated[int | None, Field(gt=0)]  # the synthetic source
     mixed: Annotated[int | None, Field(gt=0)]  # real_plus_synthetic, beside the real images
