@@ -30,31 +30,15 @@ from collections import Counter
 from pathlib import Path
 
 CONNECT = "from synthset import tracking; tracking.connect()"
-# The CLI command of each stage -> the module its process imports first, and whether it opens an
-# MLflow run itself (the parallel stages' runs are opened by their workers; train_gan's parent
-# also opens the parent run that groups the classes).
-STAGE_MODULES = {
-    "check-data": ("synthset.stages.check_data", False),
-    "prepare": ("synthset.stages.prepare", False),
-    "train-gan": ("synthset.stages.train_gan", True),
-    "train-features": ("synthset.stages.train_features", True),
-    "select-epochs": ("synthset.stages.select_epochs", True),
-    "generate": ("synthset.stages.generate", False),
-    "assess": ("synthset.stages.assess", True),
-    "train-cnn-on-real": ("synthset.stages.train_cnn_on_real", False),
-    "generate-test": ("synthset.stages.generate_test", False),
-    "train-study2": ("synthset.stages.train_study2", False),
-    "audit-labels": ("synthset.stages.audit_labels", True),
-    "explain": ("synthset.stages.explain", True),
-    "evaluate": ("synthset.stages.evaluate", False),
-    "evaluate-study2": ("synthset.stages.evaluate_study2", False),
-    "gan-seeds": ("synthset.stages.gan_seeds", False),  # at gan_seeds: 1 it only records the pipeline's draw
-    "report": ("synthset.report.build", True),
-}
+# The stages whose own process opens an MLflow run (the parallel stages' runs are opened by their
+# workers; train_gan's process also opens the parent run that groups the classes). Every stage's
+# process imports its module, synthset.stages.<stage>, first.
+TRACKING_STAGES = {"train_gan", "train_features", "select_epochs", "assess", "audit_labels", "explain", "report"}
 # What a worker of each parallel stage imports before its task's first step.
 WORKER_IMPORTS = {
     "train-gan": "import synthset.training.gan, synthset.training.callbacks",
     "train-cnn-on-real": "import synthset.training.classifier, synthset.training.callbacks",
+    "train-cnn-on-synthetic": "import synthset.training.classifier, synthset.training.callbacks",
     "train-study2": "import synthset.tasks.study2_classifier, synthset.tasks.semi_supervised, synthset.tasks.ssl_gan",
 }
 STAGE_PER_TRAINING = {"stages": 38, "workers": 20}
@@ -73,8 +57,8 @@ def processes() -> Counter:
     """How many processes of one `dvc repro` run each cold preamble (Python code)."""
     counts: Counter = Counter()
     for command, workers in commands():
-        module, tracks = STAGE_MODULES[command]
-        counts[f"import synthset.cli, {module}" + (f"; {CONNECT}" if tracks else "")] += 1
+        stage = command.replace("-", "_")
+        counts[f"import synthset.cli, synthset.stages.{stage}" + (f"; {CONNECT}" if stage in TRACKING_STAGES else "")] += 1
         if workers:
             counts[f"{WORKER_IMPORTS[command]}; {CONNECT}"] += workers
     return counts
@@ -136,7 +120,7 @@ def main() -> None:
         print(f"{count:9d}  {medians[code]:8.2f}  {medians[code] / base:6.1f}  {code}")
     cold = sum(count * medians[code] for code, count in counts.items())
     before = sum(STAGE_PER_TRAINING.values()) * medians[FULL_PREAMBLE]
-    tracked = sum(STAGE_MODULES[command][1] for command, _ in stages)
+    tracked = sum(command.replace("-", "_") in TRACKING_STAGES for command, _ in stages)
     workers = sum(count for _, count in stages)
     warm_total = medians[WARM_SERVER] + len(stages) * client + (tracked + workers) * connect
     print(f"\nwarm (`synthset repro`): one server `{WARM_SERVER}` {medians[WARM_SERVER]:.2f} s; {len(stages)} stage "

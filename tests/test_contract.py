@@ -4,6 +4,7 @@ and MLproject command parses with the CLI's own parser. See tests/contract.py fo
 
 from __future__ import annotations
 
+import inspect
 import shutil
 import textwrap
 
@@ -131,3 +132,14 @@ def test_stage_names_in_dvc_yaml_are_the_names_the_code_uses(stages):
     in_code = constants | {names.classifier_stage(source) for source in SOURCES}
     in_dvc_yaml = {name.split(":")[-1].split("@")[0] for name, *_ in stages}
     assert in_dvc_yaml == in_code
+
+
+def test_each_stage_is_the_command_and_the_module_of_its_name(stages):
+    """One name per thing: stage ``train_gan`` runs ``synthset train-gan``, whose handler runs
+    ``synthset.stages.train_gan``."""
+    for name, cmd, *_ in stages:
+        stage = name.split(":")[-1].split("@")[0]
+        command = cmd.split()[1]
+        assert command == stage.replace("_", "-"), f"{name}: command {command!r}"
+        handler = inspect.getsource(parse_command(cmd).run)
+        assert f"from synthset.stages import {stage} as stage" in handler, f"{name}: handler {handler.splitlines()[0]}"

@@ -187,9 +187,9 @@ def evaluate_study2(args) -> None:
 
 
 def report(args) -> None:
-    from synthset.report.build import build
+    from synthset.stages import report as stage
 
-    written = build(args.params)
+    written = stage.run(args.params)
     print(f"[report] {len(written)} files in {written[0].parent}/: open {written[-1]} (works offline)")
 
 
