@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synthset import lineage, parallel, paths, stages, tracking
+from synthset import lineage, parallel, paths, seeds, stages, tracking
 from synthset.config import Params
 from synthset.data.archives import images_of_class
 from synthset.versions import file_md5
@@ -133,12 +133,12 @@ def train_class(params: Params, dataset: str, label: int, shared: Attempt | None
     # Imported here, in the worker: the stage's own process never starts TensorFlow.
     from synthset.training.callbacks import (AtomicBackupAndRestore, EpochTimer, EpochToTracker, GeneratorSnapshots,
                                             StepHistory)
-    from synthset.training.gan import STEP_METRICS, class_seed, steps_per_epoch, train_gan
+    from synthset.training.gan import STEP_METRICS, steps_per_epoch, train_gan
 
     gan = params.gan
     train_file = paths.real_split(dataset, "train")
     images = images_of_class(train_file, label, gan.train_images_per_class)
-    seed = class_seed(params.seed, label)
+    seed = seeds.gan_of_class(params.seed, label)
 
     inputs = {"train": file_md5(train_file)}
     settings = {"gan": gan.model_dump(), "image_shape": params.data.image_shape, "seed": params.seed}
@@ -196,15 +196,14 @@ def train_conditional(params: Params, dataset: str, labels: list[int]) -> Attemp
     """
     # Imported here, in the worker: the stage's own process never starts TensorFlow.
     from synthset.training.callbacks import AtomicBackupAndRestore, EpochTimer, EpochToTracker, StepHistory
-    from synthset.training.gan import (STEP_METRICS, ClassGeneratorSnapshots, all_classes_seed, steps_per_epoch,
-                                       train_gan)
+    from synthset.training.gan import STEP_METRICS, ClassGeneratorSnapshots, steps_per_epoch, train_gan
 
     gan = params.gan
     train_file = paths.real_split(dataset, "train")
     parts = [images_of_class(train_file, label, gan.train_images_per_class) for label in labels]
     images = np.concatenate(parts)
     indices = np.concatenate([np.full(len(part), index, np.int32) for index, part in enumerate(parts)])
-    seed = all_classes_seed(params.seed)
+    seed = seeds.gan_of_all_classes(params.seed)
 
     inputs = {"train": file_md5(train_file)}
     settings = {"gan": gan.model_dump(), "image_shape": params.data.image_shape, "seed": params.seed}
@@ -258,12 +257,12 @@ def train_shared(params: Params, dataset: str, labels: list[int]) -> Attempt:
     # Imported here, in the worker: the stage's own process never starts TensorFlow.
     from synthset.training.callbacks import (AtomicBackupAndRestore, EpochTimer, EpochToTracker, GeneratorSnapshots,
                                             StepHistory)
-    from synthset.training.gan import STEP_METRICS, all_classes_seed, save_networks, steps_per_epoch, train_gan
+    from synthset.training.gan import STEP_METRICS, save_networks, steps_per_epoch, train_gan
 
     gan = params.gan.model_copy(update={"epochs": params.gan.shared_epochs})
     train_file = paths.real_split(dataset, "train")
     images = np.concatenate([images_of_class(train_file, label, gan.train_images_per_class) for label in labels])
-    seed = all_classes_seed(params.seed)
+    seed = seeds.gan_of_all_classes(params.seed)
 
     inputs = {"train": file_md5(train_file)}
     # The shared GAN's own settings (its epochs are shared_epochs): a change to the classes'
