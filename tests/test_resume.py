@@ -136,7 +136,7 @@ def test_classes_finished_before_an_interruption_are_kept_not_retrained(project,
 
     params = config.load(dataset="mnist")
     prepare(params, "mnist")
-    stage.train_class(params, "mnist", 0)  # class 0 finished; the stage died before moving it into its output
+    stage.train(params, "mnist", stage.ClassGan(0))  # class 0 finished; the stage died before moving it into its output
     assert not paths.gan_dir("mnist", 0).exists()
 
     outputs = stage.run(params, "mnist", [0, 1])
@@ -266,7 +266,7 @@ def test_changing_a_classs_settings_or_data_starts_it_afresh(project, capfd, tra
     prepare(config.load(dataset="mnist"), "mnist")
     training_watch.stop_after(1)
     with pytest.raises(_Stop):
-        stage.train_class(config.load(dataset="mnist"), "mnist", 3)
+        stage.train(config.load(dataset="mnist"), "mnist", stage.ClassGan(3))
     metadata = paths.gan_work_dir("mnist", 3) / "backup" / "training_metadata.json"
     assert json.loads(metadata.read_text())["epoch"] == 1 and training_watch.begun == [0]
 
@@ -278,7 +278,7 @@ def test_changing_a_classs_settings_or_data_starts_it_afresh(project, capfd, tra
         save_images(paths.real_split("mnist", "train"), images, labels)
     capfd.readouterr()
     training_watch.stop_after(None)
-    attempt = stage.train_class(config.load(dataset="mnist"), "mnist", 3)
+    attempt = stage.train(config.load(dataset="mnist"), "mnist", stage.ClassGan(3))
 
     assert "resuming" not in capfd.readouterr().out
     assert training_watch.begun == [0, 1]
@@ -312,11 +312,11 @@ def test_a_conditional_gan_resumes_from_its_checkpoint_at_the_epoch_it_reached(p
 
     training_watch.stop_after(2)
     with pytest.raises(_Stop):
-        stage.train_conditional(params, "mnist", [0, 1])
+        stage.train(params, "mnist", stage.ConditionalGan([0, 1]))
     assert training_watch.begun == [0, 1]
     capfd.readouterr()
     training_watch.stop_after(None)
-    attempt = stage.train_conditional(params, "mnist", [0, 1])
+    attempt = stage.train(params, "mnist", stage.ConditionalGan([0, 1]))
 
     work_dir = paths.gan_work_dir("mnist", "conditional")
     assert f"resuming the conditional GAN from its epoch 2 checkpoint ({work_dir})" in capfd.readouterr().out
@@ -353,10 +353,10 @@ def test_a_shared_gan_resumes_and_each_class_starts_from_it(project, capfd, trai
 
     training_watch.stop_after(1)
     with pytest.raises(_Stop):
-        stage.train_shared(params, "mnist", [0, 1])
+        stage.train(params, "mnist", stage.SharedGan([0, 1]))
     capfd.readouterr()
     training_watch.stop_after(None)
-    shared = stage.train_shared(params, "mnist", [0, 1])
+    shared = stage.train(params, "mnist", stage.SharedGan([0, 1]))
     assert "resuming the shared GAN from its epoch 1 checkpoint" in capfd.readouterr().out
     assert training_watch.begun == [1]
     history = pd.read_csv(paths.gan_history(shared.done_dir))
@@ -364,7 +364,7 @@ def test_a_shared_gan_resumes_and_each_class_starts_from_it(project, capfd, trai
     shared_sampler = keras.saving.load_model(paths.generator_checkpoint(shared.done_dir, 2), compile=False)
 
     training_watch.stop_after(None)
-    attempt = stage.train_class(params, "mnist", 0, shared)
+    attempt = stage.train(params, "mnist", stage.ClassGan(0, shared))
     assert training_watch.begun == [0, 1, 2]
     np.testing.assert_allclose(training_watch.first_images[0], shared_sampler(training_watch.noise, training=False),
                                atol=1e-5)
@@ -376,10 +376,10 @@ def test_a_shared_gan_resumes_and_each_class_starts_from_it(project, capfd, trai
 
     _set_gan(project, epochs=2)
     capfd.readouterr()
-    assert stage.train_shared(config.load(dataset="mnist"), "mnist", [0, 1]).key == shared.key
+    assert stage.train(config.load(dataset="mnist"), "mnist", stage.SharedGan([0, 1])).key == shared.key
     assert "[gan mnist/shared] finished by an earlier attempt with these settings: kept" in capfd.readouterr().out
     _set_gan(project, shared_epochs=1)
-    assert stage.train_shared(config.load(dataset="mnist"), "mnist", [0, 1]).key != shared.key
+    assert stage.train(config.load(dataset="mnist"), "mnist", stage.SharedGan([0, 1])).key != shared.key
 
 
 def test_a_gan_checkpointed_every_other_epoch_resumes_from_its_last_checkpoint(project, capfd, training_watch):
@@ -395,12 +395,12 @@ def test_a_gan_checkpointed_every_other_epoch_resumes_from_its_last_checkpoint(p
     prepare(params, "mnist")
     training_watch.stop_after(3)
     with pytest.raises(_Stop):
-        stage.train_class(params, "mnist", 3)
+        stage.train(params, "mnist", stage.ClassGan(3))
     [killed] = _gan_runs(3)
     assert sorted(m.step for m in mlflow.MlflowClient().get_metric_history(killed.info.run_id, "d_loss")) == [0, 1]
     capfd.readouterr()
     training_watch.stop_after(None)
-    attempt = stage.train_class(params, "mnist", 3)
+    attempt = stage.train(params, "mnist", stage.ClassGan(3))
 
     assert "resuming class 3 from its epoch 2 checkpoint" in capfd.readouterr().out
     assert training_watch.begun == [2, 3, 4]

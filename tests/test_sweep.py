@@ -21,7 +21,7 @@ import yaml
 from optuna.trial import TrialState
 
 from conftest import PROJECT, copy_project, pipeline_environment, run_command, write_tiny_mnist
-from synthset import config
+from synthset import config, paths
 
 pytestmark = pytest.mark.e2e
 JOURNAL = "sweeps/studies.journal"
@@ -97,6 +97,42 @@ def assert_exact_total(study: optuna.Study, n_trials: int) -> None:
     counted = [t for t in trials if t.state in FINISHED or (t.state == TrialState.FAIL and t.user_attrs.get(
         "failure", "interrupted") != "interrupted")]
     assert len(counted) == n_trials, [(t.number, t.state.name, t.user_attrs.get("failure")) for t in trials]
+
+
+def test_trial_0_scores_each_class_as_the_epoch_selection_scores_the_pipelines_gan(prepared, tmp_path, monkeypatch):
+    """Trial 0 (the settings of params.yaml), given a budget of ``gan.epochs`` whole epochs, trains
+    each sweep class's GAN as stage train_gan does and scores it as select_epochs scores that GAN's
+    last checkpoint: every metric and floor equal to the last bit. Both in this process, so at
+    one thread count (conftest's); another thread count would change the floating-point order."""
+    from synthset.stages import select_epochs
+    from synthset.stages import train_gan as stage
+    from synthset.stages.scoring_inputs import feature_extractor, references
+    from synthset.training.gan import steps_per_epoch
+    from synthset.tuning import objective, space
+
+    root = tmp_path / "project"
+    shutil.copytree(prepared, root)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    params = config.load(root / "params.yaml", dataset="mnist")
+    assert params.gan.kind == "per_class" and params.sweep_labels == [2, 8]
+    data = objective.load_data(params, "mnist")
+    per_epoch = {steps_per_epoch(len(data.images[label]), params.gan.batch_size) for label in data.labels}
+    assert len(per_epoch) == 1, per_epoch
+    budget = params.model_copy(update={"sweep": params.sweep.model_copy(
+        update={"steps": params.gan.epochs * per_epoch.pop()})})
+    trial_0 = objective.Objective(budget, data).settings(space.defaults(params.gan, params.sweep.space))
+    assert trial_0 == params.gan  # what runner.prepare enqueues as trial 0, at this budget: the pipeline's settings
+
+    extractor = feature_extractor(params, "mnist")
+    refs = references(params, "mnist", extractor)
+    for label in data.labels:
+        stage.train(params, "mnist", stage.ClassGan(label)).finish({".": paths.gan_dir("mnist", label)})
+        curve = select_epochs.class_curve(params, "mnist", label, params.data.labels.index(label), refs[label],
+                                          extractor)
+        selected = curve.set_index("epoch").loc[params.gan.epochs].drop("class").to_dict()
+        scored = objective.train_and_score(budget, trial_0, data, label).scores
+        assert scored == selected, label
 
 
 # --- one sweep, looked at from every side -------------------------------------------------------

@@ -66,7 +66,7 @@ def test_same_settings_same_gan_version(project):
 
     from synthset import config
     from synthset.stages.prepare import run as prepare
-    from synthset.stages.train_gan import train_class
+    from synthset.stages.train_gan import ClassGan, train
 
     raw = yaml.safe_load((project / "params.yaml").read_text())
     raw["scales"]["tiny"]["mnist"]["gan"].update(epochs=1, train_images_per_class=16)  # one epoch of one batch
@@ -75,7 +75,7 @@ def test_same_settings_same_gan_version(project):
     prepare(params, "mnist")
     hashes = []
     for attempt in range(2):  # in this process: the stage's own function, without a process start each time
-        train_class(params, "mnist", 3).finish(paths.gan_dir("mnist", 3))
+        train(params, "mnist", ClassGan(3)).finish({".": paths.gan_dir("mnist", 3)})
         out = paths.gan_dir("mnist", 3)
         assert list((out / "checkpoints").glob("*.keras"))
         hashes.append(dvc_md5(out))

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from synthset import paths, stages, tracking
+from synthset import paths, seeds, stages, tracking
 from synthset.config import Params
 from synthset.data.archives import class_indices
 from synthset.errors import SynthsetError
@@ -42,9 +42,9 @@ def _models(params: Params, dataset: str) -> dict[str, object]:
     training of the first source."""
     sources = params.study2.attention.sources
     files = {EXPLAINED: paths.study2_model(dataset, EXPLAINED),
-             **{source: paths.classifier_model(dataset, source, params.seed) for source in sources}}
+             **{source: paths.classifier_model(dataset, source, seeds.classifier(params.seed, 0)) for source in sources}}
     if params.classifier.seeds > 1:
-        files[sources[0] + OTHER_SEED] = paths.classifier_model(dataset, sources[0], params.seed + 1)
+        files[sources[0] + OTHER_SEED] = paths.classifier_model(dataset, sources[0], seeds.classifier(params.seed, 1))
     return files
 
 

@@ -10,8 +10,8 @@ feature network, and reports each source's mean over the draws with a 95 % t-int
 Each draw's CNN trains with one seed, as draw 0's first seed, so every value has the same mix of
 GAN and classifier noise; draw 0's other classifier seeds say how much of it is the classifier's.
 The split of the real images is the third noise: ``intervals.split_seeds - 1`` more splits of the
-raw data (seed + 1000 s) each train the real-data CNN once, for the real source's interval and the
-split's share of it. Every draw's MLflow runs go to the experiment ``synthset-<dataset>-gan-seeds``
+raw data (``seeds.data_split``) each train the real-data CNN once, for the real source's interval
+and the split's share of it. Every draw's MLflow runs go to the experiment ``synthset-<dataset>-gan-seeds``
 (``tracking.DRAW``), tagged with their draw (``split-<s>`` for a split); an interrupted stage
 resumes at the draw (and the epoch) it reached.
 """
@@ -28,14 +28,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from synthset import paths, tracking
+from synthset import paths, seeds, tracking
 from synthset.config import Params
 from synthset.io import write_atomically
 from synthset.versions import file_md5
 
 SOURCES = ("synthetic", "real_plus_synthetic")
-SEED_STRIDE = 100  # draw d trains from seed + 100 d: its classifier seed is none of draw 0's
-SPLIT_STRIDE = 1000  # split s is drawn with seed + 1000 s: none of the GAN draws' seeds
 
 
 def run(params: Params, dataset: str) -> dict:
@@ -69,8 +67,8 @@ def _pipeline_real_value(params: Params, dataset: str) -> float:
 
 
 def _first_seed_value(params: Params, dataset: str, source: str) -> float:
-    seeds = pd.read_csv(paths.classifier_seed_history(dataset, source))
-    last = seeds[(seeds["seed"] == params.seed) & (seeds["epoch"] == seeds["epoch"].max())]
+    history = pd.read_csv(paths.classifier_seed_history(dataset, source))
+    last = history[(history["seed"] == seeds.classifier(params.seed, 0)) & (history["epoch"] == history["epoch"].max())]
     return float(last["val_accuracy"].iloc[0])
 
 
@@ -80,7 +78,7 @@ def _draw(params: Params, dataset: str, draw: int) -> dict[str, float]:
     from synthset.stages import generate, select_epochs, train_gan
     from synthset.tasks import study1_cnn
 
-    seed = params.seed + SEED_STRIDE * draw
+    seed = seeds.gan_draw(params.seed, draw)
     drawn = params.model_copy(update={"seed": seed, "classifier": params.classifier.model_copy(update={"seeds": 1})})
     key = tracking.fingerprint(drawn.model_dump(mode="json"), {split: file_md5(paths.real_split(dataset, split))
                                                                for split in ("train", "validation")})
@@ -111,7 +109,7 @@ def _split_draw(params: Params, dataset: str, split: int) -> float:
     from synthset.stages import prepare
     from synthset.tasks import study1_cnn
 
-    seed = params.seed + SPLIT_STRIDE * split
+    seed = seeds.data_split(params.seed, split)
     drawn = params.model_copy(update={"seed": seed, "classifier": params.classifier.model_copy(update={"seeds": 1})})
     work = paths.gan_seeds_work_dir(dataset) / f"split_{split}"
     shutil.rmtree(work, ignore_errors=True)  # minutes of work: redone rather than resumed
@@ -163,12 +161,12 @@ def summarise(params: Params, dataset: str, draws: dict[int, dict[str, float]],
     and 95 % t-interval, and the share of their variance that is not the classifier's seed (from
     draw 0's classifier seeds): the GANs' (``gan_sd``) or the split's (``split_sd``)."""
     splits = splits or {}
-    result = {"dataset": dataset, "gan_seeds": len(draws), "seeds": {str(d): params.seed + SEED_STRIDE * d for d in draws},
+    result = {"dataset": dataset, "gan_seeds": len(draws), "seeds": {str(d): seeds.gan_draw(params.seed, d) for d in draws},
               "sources": {source: _interval(dataset, source, [draws[d][source] for d in sorted(draws)], "gan_sd")
                           for source in SOURCES},
               "split_seeds": len(splits) or 1}
     if len(splits) > 1:
-        result["split_seed_values"] = {str(s): params.seed + SPLIT_STRIDE * s for s in splits}
+        result["split_seed_values"] = {str(s): seeds.data_split(params.seed, s) for s in splits}
         result["sources"]["real"] = _interval(dataset, "real", [splits[s] for s in sorted(splits)], "split_sd")
     return result
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from synthset import lineage, paths
+from synthset import lineage, paths, seeds
 from synthset.config import Params
 from synthset.synthetic import pooled_checkpoints, sample, write_set
 from synthset.versions import dvc_md5
@@ -27,7 +27,7 @@ def draw(params: Params, dataset: str, out_dir: Path, counts: dict[int, int], no
             parts = []
             for index, (checkpoint, share) in enumerate(zip(checkpoints, shares, strict=True)):
                 generator = keras.saving.load_model(checkpoint, compile=False)
-                noise = (params.seed, label, noise_stream) if index == 0 else (params.seed, label, noise_stream, index)
+                noise = seeds.generated_noise(params.seed, label, noise_stream, index)
                 parts.append(sample(generator, share, params.gan.latent_dim, seed=noise, batch_size=spec.batch_size))
             yield label, np.concatenate(parts), list(zip(checkpoints, shares, strict=True))
 

@@ -12,9 +12,11 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from synthset import paths, stages, tracking
+from synthset import paths, seeds, stages, tracking
 from synthset.config import QUALITY_METRICS, Params
 from synthset.io import write_atomically
+from synthset.models.features import FeatureExtractor
+from synthset.quality.scoring import ClassReference
 from synthset.quality.selection import best_epoch, score_checkpoints
 from synthset.quality.references import feature_extractor, references
 from synthset.synthetic import kept_checkpoints
@@ -28,10 +30,7 @@ def run(params: Params, dataset: str) -> pd.DataFrame:
     refs = references(params, dataset, extractor)
     curves = []
     for index, (label, ref) in enumerate(refs.items()):
-        generators = checkpoint_generators(kept_checkpoints(paths.gan_dir(dataset, label)))
-        curve = score_checkpoints(generators, ref, extractor, index, spec, params.gan.latent_dim,
-                                  noise_seed=params.seed + 7919 * label, seed=params.seed)
-        curve.insert(0, "class", label)
+        curve = class_curve(params, dataset, label, index, ref, extractor)
         epoch = best_epoch(curve, metric)
         print(f"[select {dataset}] class {label}: epoch {epoch} (of {', '.join(map(str, curve['epoch']))}) by {metric} "
               f"({curve.set_index('epoch').loc[epoch, metric]:.4g}; real-vs-real floor "
@@ -53,6 +52,17 @@ def run(params: Params, dataset: str) -> pd.DataFrame:
         partial.write_text(json.dumps(table, indent=2) + "\n")
     _track(params, dataset, curves, table)
     return curves
+
+
+def class_curve(params: Params, dataset: str, label: int, index: int, ref: ClassReference,
+                extractor: FeatureExtractor) -> pd.DataFrame:
+    """Every metric of each kept checkpoint of class ``label``'s GAN (``index``: its output in the
+    feature network), a row per epoch: what a sweep's trial of the same settings must reproduce."""
+    generators = checkpoint_generators(kept_checkpoints(paths.gan_dir(dataset, label)))
+    curve = score_checkpoints(generators, ref, extractor, index, params.quality, params.gan.latent_dim,
+                              noise_seed=seeds.selection_noise(params.seed, label), seed=params.seed)
+    curve.insert(0, "class", label)
+    return curve
 
 
 def checkpoint_generators(checkpoints: dict[int, Path]) -> Iterator[tuple[int, keras.Model]]:

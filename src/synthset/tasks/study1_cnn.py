@@ -16,7 +16,7 @@ from contextlib import ExitStack
 import numpy as np
 import pandas as pd
 
-from synthset import lineage, parallel, paths, stages, tracking
+from synthset import lineage, parallel, paths, seeds, stages, tracking
 from synthset.config import Params
 from synthset.data.archives import class_indices, first_per_class, load_images
 from synthset.io import save_model, write_atomically
@@ -48,8 +48,7 @@ def training_data(params: Params, dataset: str, source: str) -> tuple[np.ndarray
 def run(params: Params, dataset: str, sources: list[str]) -> dict[str, dict[str, float]]:
     """Fit the CNN on each of ``sources`` once per seed, every (source, seed) a task of the worker
     processes; then each source's files. Returns each source's summary."""
-    seeds = list(range(params.seed, params.seed + params.classifier.seeds))
-    tasks = [(source, seed) for source in sources for seed in seeds]
+    tasks = [(source, seed) for source in sources for seed in seeds.classifiers(params.seed, params.classifier.seeds)]
     with ExitStack() as stack:
         out_dirs = {source: stack.enter_context(write_atomically(paths.classifier_dir(dataset, source)))
                     for source in sources}

@@ -82,16 +82,6 @@ def batches(images: np.ndarray, batch_size: int, seed: int, labels: np.ndarray |
     )
 
 
-def class_seed(seed: int, label: int) -> int:
-    """The seed of class ``label``'s GAN: the stage and a sweep's trial 0 train the same weights."""
-    return seed * 1000 + label
-
-
-def all_classes_seed(seed: int) -> int:
-    """The seed of a GAN of every class: the conditional one, or shared_then_per_class's shared part."""
-    return seed * 1000 + 999
-
-
 def steps_per_epoch(count: int, batch_size: int) -> int:
     """Steps of one epoch over ``count`` images: full batches only, or one short batch when fewer."""
     return count // batch_size if count >= batch_size else 1

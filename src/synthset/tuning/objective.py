@@ -3,10 +3,11 @@ score its generator with the quality code against the holdout's reference half, 
 With ``gan.kind: shared_then_per_class`` the trial first trains the shared GAN on every class's
 images for its ``shared_epochs`` (a setting the space may tune), and each class starts from it.
 
-The pipeline's seeds are used (``training.gan.class_seed`` for training, ``seed + 7919 * label`` for
-the scored images), so the trial of the current settings trains the pipeline's GANs; with another
-number of threads per process the floating-point order differs, and so do the scores a little
-(class 2 of MNIST at the default scale: FID 6.66 in a two-worker sweep, 5.73 in `dvc repro`).
+The pipeline's seeds are used (``synthset.seeds``: ``gan_of_class`` for training,
+``selection_noise`` for the scored images), so the trial of the current settings trains and scores
+the pipeline's GANs; with another number of threads per process the floating-point order differs,
+and so do the scores a little (class 2 of MNIST at the default scale: FID 6.66 in a two-worker
+sweep, 5.73 in `dvc repro`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Callable
 import keras
 import numpy as np
 
-from synthset import paths
+from synthset import paths, seeds
 from synthset.config import QUALITY_METRICS, Params
 from synthset.data.archives import from_tanh_range, images_of_class, load_images
 from synthset.errors import SynthsetError
@@ -30,7 +31,7 @@ from synthset.models.features import FeatureExtractor
 from synthset.quality.scoring import ClassReference, class_reference
 from synthset.quality.selection import score_checkpoints
 from synthset.tuning.space import SettingsRefused, check_buildable, settings_for, suggest
-from synthset.training.gan import all_classes_seed, class_seed, save_networks, train_gan
+from synthset.training.gan import save_networks, train_gan
 
 SWEPT_KINDS = ("per_class", "shared_then_per_class")
 
@@ -107,7 +108,7 @@ def train_shared(params: Params, settings, data: SweepData, directory: Path) -> 
     """The shared GAN of ``shared_then_per_class`` with the trial's settings, trained as the stage
     trains it (same images and seed, ``shared_epochs`` epochs); its networks saved in ``directory``."""
     shared = settings.model_copy(update={"epochs": settings.shared_epochs})
-    training = train_gan(shared, data.shared_images, seed=all_classes_seed(params.seed))
+    training = train_gan(shared, data.shared_images, seed=seeds.gan_of_all_classes(params.seed))
     save_networks(training.model, directory)
     return directory
 
@@ -116,14 +117,14 @@ def train_and_score(params: Params, settings, data: SweepData, label: int, start
     """Train one class's GAN for ``sweep.steps`` steps (from the shared GAN's networks, if given) and
     score its last generator."""
     clock = _StepClock()
-    training = train_gan(settings, data.images[label], seed=class_seed(params.seed, label), steps=params.sweep.steps,
+    training = train_gan(settings, data.images[label], seed=seeds.gan_of_class(params.seed, label), steps=params.sweep.steps,
                          callbacks=[clock], start_from=start_from)
     generator = training.generator
     curve = score_checkpoints([(params.sweep.steps, generator)], data.references[label], data.extractor,
                               data.feature_index[label], params.quality, settings.latent_dim,
-                              noise_seed=params.seed + 7919 * label, seed=params.seed)
+                              noise_seed=seeds.selection_noise(params.seed, label), seed=params.seed)
     size = settings.sample_grid_size
-    noise = np.random.default_rng(class_seed(params.seed, label)).standard_normal((size**2, settings.latent_dim)).astype("float32")
+    noise = np.random.default_rng(seeds.gan_of_class(params.seed, label)).standard_normal((size**2, settings.latent_dim)).astype("float32")
     grid = image_grid(from_tanh_range(generator(noise, training=False)), size)
     return ClassResult(label, {k: float(v) for k, v in curve.iloc[0].items() if k != "epoch"}, grid,
                        clock.seconds_per_step)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import TrialState
 
-from synthset import config, tracking
+from synthset import config, seeds, tracking
 from synthset.config import Params
 from synthset.errors import SynthsetError
 from synthset.tuning import space, storage
@@ -51,7 +51,7 @@ def study_settings(params: Params, data: SweepData) -> dict:
 
 
 def sampler_of(params: Params, worker_index: int) -> optuna.samplers.BaseSampler:
-    seed = params.seed + worker_index  # workers draw different values; one worker is reproducible
+    seed = seeds.sweep_sampler(params.seed, worker_index)
     if params.sweep.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=params.sweep.startup_trials, constant_liar=True)
