@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from synthset import lineage, parallel, paths, stages, tracking
+from synthset import parallel, paths, stages
+from synthset.tracking import lineage, runs
 from synthset.config import Params
 from synthset.data.archives import images_of_class
 from synthset.versions import file_md5
@@ -109,10 +110,12 @@ def run(params: Params, dataset: str, labels: list[int]) -> list[Path]:
         [attempt] = parallel.run_tasks(train_conditional, [(params, dataset, labels)])
         attempt.finish_classes({str(label): paths.gan_dir(dataset, label) for label in labels})
         return [paths.gan_dir(dataset, label) for label in labels]
+    # The classes' parent run, made here once: their workers' runs go under it.
+    parent = runs.open_group(dataset, gan_group(params, dataset))
     shared = None
     if params.gan.kind == "shared_then_per_class":  # one task: its worker gets every core
-        [shared] = parallel.run_tasks(train_shared, [(params, dataset, labels)])
-    attempts = parallel.run_tasks(train_class, [(params, dataset, label, shared) for label in labels])
+        [shared] = parallel.run_tasks(train_shared, [(params, dataset, labels, parent)])
+    attempts = parallel.run_tasks(train_class, [(params, dataset, label, shared, parent) for label in labels])
     outputs = []
     for label, attempt in zip(labels, attempts, strict=True):
         attempt.finish(paths.gan_dir(dataset, label))
@@ -122,13 +125,23 @@ def run(params: Params, dataset: str, labels: list[int]) -> list[Path]:
     return outputs
 
 
-def train_class(params: Params, dataset: str, label: int, shared: Attempt | None = None) -> Attempt:
+def gan_group(params: Params, dataset: str) -> runs.RunGroup:
+    """The parent run of the per-class GANs (and the shared GAN they start from): one per dataset,
+    GAN settings and training split."""
+    inputs = {"train": file_md5(paths.real_split(dataset, "train"))}
+    settings = {"gan": params.gan.model_dump(), "image_shape": params.data.image_shape, "seed": params.seed}
+    return runs.RunGroup(f"{dataset}-gans", runs.fingerprint(settings, inputs, "gan-parent"), settings)
+
+
+def train_class(params: Params, dataset: str, label: int, shared: Attempt | None = None,
+                parent: runs.Parent | None = None) -> Attempt:
     """Train the GAN of class ``label`` on the training split; return the finished attempt.
 
     Given ``shared`` (the finished attempt of ``train_shared``), the class's GAN starts from the
     shared GAN's networks. A run killed mid-training leaves its last epoch checkpoint in
     ``artifacts/.resume``; the next call with the same settings and data continues from there, in
-    the same MLflow run, and a class that had finished is not trained again.
+    the same MLflow run, and a class that had finished is not trained again. Its run goes under
+    ``parent`` (the stage's ``gan_group``), found or made here when not given.
     """
     # Imported here, in the worker: the stage's own process never starts TensorFlow.
     from synthset.training.callbacks import (AtomicBackupAndRestore, EpochTimer, EpochToTracker, GeneratorSnapshots,
@@ -142,22 +155,22 @@ def train_class(params: Params, dataset: str, label: int, shared: Attempt | None
 
     inputs = {"train": file_md5(train_file)}
     settings = {"gan": gan.model_dump(), "image_shape": params.data.image_shape, "seed": params.seed}
-    key = tracking.fingerprint(settings, inputs, label) if shared is None else \
-        tracking.fingerprint(settings, inputs, label, shared.key)
+    key = runs.fingerprint(settings, inputs, label) if shared is None else \
+        runs.fingerprint(settings, inputs, label, shared.key)
     attempt = Attempt(paths.gan_work_dir(dataset, label), key)
     if attempt.is_done():
         print(f"[gan {dataset}/{label}] finished by an earlier attempt with these settings: kept", flush=True)
         return attempt
     resume_id, epochs_done = attempt.start()
 
-    group = tracking.RunGroup(f"{dataset}-gans", tracking.fingerprint(settings, inputs, "gan-parent"), settings)
-    with tracking.stage_run(dataset, stages.TRAIN_GAN, f"{dataset}-gan-class-{label}", inputs, group=group,
+    parent = parent or runs.open_group(dataset, gan_group(params, dataset))
+    with runs.stage_run(dataset, stages.TRAIN_GAN, f"{dataset}-gan-class-{label}", inputs, parent=parent,
                             resume_id=resume_id, data=[lineage.real(dataset, "train", "training")],
                             label=label) as tracker:
         attempt.record(tracker.run_id)
         if epochs_done:
             _announce_resume(tracker, attempt, epochs_done, f"class {label}", f"gan {dataset}/{label}")
-        tracker.log_params({**tracking.flatten(settings), "label": label, "train_images": len(images)})
+        tracker.log_params({**runs.flatten(settings), "label": label, "train_images": len(images)})
         if shared is not None:
             tracker.set_tags({"synthset.started_from_run": shared.run_id})
 
@@ -208,18 +221,18 @@ def train_conditional(params: Params, dataset: str, labels: list[int]) -> Attemp
 
     inputs = {"train": file_md5(train_file)}
     settings = {"gan": gan.model_dump(), "image_shape": params.data.image_shape, "seed": params.seed}
-    attempt = Attempt(paths.gan_work_dir(dataset, "conditional"), tracking.fingerprint(settings, inputs, labels))
+    attempt = Attempt(paths.gan_work_dir(dataset, "conditional"), runs.fingerprint(settings, inputs, labels))
     if attempt.is_done():
         print(f"[gan {dataset}/conditional] finished by an earlier attempt with these settings: kept", flush=True)
         return attempt
     resume_id, epochs_done = attempt.start()
 
-    with tracking.stage_run(dataset, stages.TRAIN_GAN, f"{dataset}-gan-conditional", inputs, resume_id=resume_id,
+    with runs.stage_run(dataset, stages.TRAIN_GAN, f"{dataset}-gan-conditional", inputs, resume_id=resume_id,
                             data=[lineage.real(dataset, "train", "training")], label="all") as tracker:
         attempt.record(tracker.run_id)
         if epochs_done:
             _announce_resume(tracker, attempt, epochs_done, "the conditional GAN", f"gan {dataset}/conditional")
-        tracker.log_params({**tracking.flatten(settings), "label": "all", "train_images": len(images)})
+        tracker.log_params({**runs.flatten(settings), "label": "all", "train_images": len(images)})
 
         noise = np.random.default_rng(seed).standard_normal((gan.sample_grid_size**2, gan.latent_dim)).astype("float32")
         history = StepHistory(paths.gan_history(attempt.run_dir), STEP_METRICS, steps_per_epoch(len(images), gan.batch_size))
@@ -248,12 +261,13 @@ def train_conditional(params: Params, dataset: str, labels: list[int]) -> Attemp
     return attempt
 
 
-def train_shared(params: Params, dataset: str, labels: list[int]) -> Attempt:
+def train_shared(params: Params, dataset: str, labels: list[int], parent: runs.Parent | None = None) -> Attempt:
     """Train one GAN on the training images of every class in ``labels`` for ``gan.shared_epochs``
     (the first part of ``shared_then_per_class``); its networks, saved in the finished attempt's
     run directory (``paths.shared_networks``), are where each class's GAN starts.
 
-    Resumable as ``train_class``; one MLflow run, whose sample grid mixes the classes.
+    Resumable as ``train_class``; one MLflow run under the classes' ``parent``, whose sample grid
+    mixes the classes.
     """
     # Imported here, in the worker: the stage's own process never starts TensorFlow.
     from synthset.training.callbacks import (AtomicBackupAndRestore, EpochTimer, EpochToTracker, GeneratorSnapshots,
@@ -269,22 +283,20 @@ def train_shared(params: Params, dataset: str, labels: list[int]) -> Attempt:
     # The shared GAN's own settings (its epochs are shared_epochs): a change to the classes'
     # fine-tune alone does not train it again.
     settings = {"gan": gan.model_dump(), "image_shape": params.data.image_shape, "seed": params.seed}
-    attempt = Attempt(paths.gan_work_dir(dataset, "shared"), tracking.fingerprint(settings, inputs, labels, "shared"))
+    attempt = Attempt(paths.gan_work_dir(dataset, "shared"), runs.fingerprint(settings, inputs, labels, "shared"))
     if attempt.is_done():
         print(f"[gan {dataset}/shared] finished by an earlier attempt with these settings: kept", flush=True)
         return attempt
     resume_id, epochs_done = attempt.start()
 
-    class_settings = {**settings, "gan": params.gan.model_dump()}  # the parent run is the classes'
-    group = tracking.RunGroup(f"{dataset}-gans", tracking.fingerprint(class_settings, inputs, "gan-parent"),
-                              class_settings)
-    with tracking.stage_run(dataset, stages.TRAIN_GAN, f"{dataset}-gan-shared", inputs, group=group,
+    parent = parent or runs.open_group(dataset, gan_group(params, dataset))  # the classes' parent run
+    with runs.stage_run(dataset, stages.TRAIN_GAN, f"{dataset}-gan-shared", inputs, parent=parent,
                             resume_id=resume_id, data=[lineage.real(dataset, "train", "training")],
                             label="all") as tracker:
         attempt.record(tracker.run_id)
         if epochs_done:
             _announce_resume(tracker, attempt, epochs_done, "the shared GAN", f"gan {dataset}/shared")
-        tracker.log_params({**tracking.flatten(settings), "label": "all", "train_images": len(images)})
+        tracker.log_params({**runs.flatten(settings), "label": "all", "train_images": len(images)})
 
         noise = np.random.default_rng(seed).standard_normal((gan.sample_grid_size**2, gan.latent_dim)).astype("float32")
         history = StepHistory(paths.gan_history(attempt.run_dir), STEP_METRICS, steps_per_epoch(len(images), gan.batch_size))
