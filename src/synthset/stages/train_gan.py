@@ -106,6 +106,7 @@ def _announce_resume(tracker, attempt: Attempt, epochs_done: int, what: str, pre
 def run(params: Params, dataset: str, labels: list[int]) -> list[Path]:
     """Train the GAN of each class in ``labels``, in as many worker processes as there are cores
     (``synthset.parallel``), then move them into the stage's output once all have finished."""
+    parallel.worker_count(len(labels))  # a bad SYNTHSET_WORKERS is named before any work
     if params.gan.kind == "conditional":
         [attempt] = parallel.run_tasks(train_conditional, [(params, dataset, labels)])
         attempt.finish_classes({str(label): paths.gan_dir(dataset, label) for label in labels})
