@@ -29,7 +29,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-CONNECT = "from synthset import tracking; tracking.connect()"
+CONNECT = "from synthset.tracking import store; store.connect()"
 # The stages whose own process opens an MLflow run (the parallel stages' runs are opened by their
 # workers; train_gan's process also opens the parent run that groups the classes). Every stage's
 # process imports its module, synthset.stages.<stage>, first.
@@ -43,7 +43,7 @@ WORKER_IMPORTS = {
 }
 STAGE_PER_TRAINING = {"stages": 38, "workers": 20}
 FULL_PREAMBLE = f"import keras; {CONNECT}"
-WARM_SERVER = "from synthset import warm; warm.preload()"
+WARM_SERVER = "import synthset.cli; from synthset import warm; warm.preload()"
 WARM_CLIENT = "from synthset.cli import main; main(['check-params'])"  # its child loads params.yaml, as every stage
 
 
@@ -78,7 +78,9 @@ def commands() -> list[tuple[str, int]]:
 def forked_connect_seconds(repeats: int) -> float:
     """A child forked from a warm process (the libraries imported) opening its MLflow connection:
     what a warm stage that tracks, or a warm worker, pays before its first useful work."""
-    from synthset import tracking, warm
+    import synthset.cli  # noqa: F401 - as the server, which imports its entry function, the CLI's main
+    from synthset import warm
+    from synthset.tracking import store
 
     warm.preload()
     times = []
@@ -86,7 +88,7 @@ def forked_connect_seconds(repeats: int) -> float:
         started = time.perf_counter()
         child = os.fork()
         if child == 0:
-            tracking.connect()
+            store.connect()
             os._exit(0)
         os.waitpid(child, 0)
         times.append(time.perf_counter() - started)
@@ -108,9 +110,9 @@ def main() -> None:
         medians = {code: statistics.median(seconds(code, env, Path(scratch)) for _ in range(args.repeats))
                    for code in codes}
         os.environ.update(env)
-        from synthset import warm
+        from synthset import cli, warm
 
-        with warm.server() as server:  # a stage process under `synthset repro`: the CLI hands its command over
+        with warm.server(cli.main) as server:  # a stage process under `synthset repro`: the CLI hands its command over
             client = statistics.median(seconds(WARM_CLIENT, server.env, Path(scratch)) for _ in range(args.repeats))
         connect = forked_connect_seconds(args.repeats)
     base = medians["pass"]

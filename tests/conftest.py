@@ -261,7 +261,7 @@ def warm_start() -> dict[str, str]:
     (synthset.warm) that every `synthset` process started with these variables is forked from,
     instead of importing TensorFlow and MLflow itself. Not for the fault suite, whose signals must
     reach real processes."""
-    from synthset import warm
+    from synthset import cli, warm
 
-    with warm.server() as server:
+    with warm.server(cli.main) as server:
         yield {warm.SOCKET_ENV: server.env[warm.SOCKET_ENV]}

@@ -31,8 +31,7 @@ CANNOT_CHANGE_OUTPUTS = (
     "synthset.cli",          # argument parsing and help; each command calls its stage module
     "synthset",              # the package's version
     "synthset.stages",       # the stage names, used as MLflow tags (this package's __init__ only)
-    "synthset.tracking.*",   # MLflow runs, params, metrics, models: the store, never the outputs
-    "synthset.lineage",      # which datasets an MLflow run read or made
+    "synthset.tracking.*",   # MLflow runs, params, metrics, models, lineage: the store, never the outputs
     "synthset.versions",     # hashes of inputs, for MLflow tags and resume keys
     "synthset.errors",       # error text
     "synthset.repro",        # `synthset repro`: runs `dvc repro`'s stages side by side

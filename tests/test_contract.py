@@ -67,9 +67,9 @@ def test_a_package_removed_from_a_stages_deps_is_caught(stages, producible):
     assert problem.startswith(f"{name}: deps lack ") and "src/synthset/training/gan.py" in problem
 
 
-@pytest.mark.parametrize("planted", ["src/synthset/tracking.py", "src/synthset/cli.py", "src/synthset/datasets/fids30.py"])
+@pytest.mark.parametrize("planted", ["src/synthset/tracking/runs.py", "src/synthset/cli.py", "src/synthset/datasets/fids30.py"])
 def test_a_dependency_that_cannot_change_the_outputs_is_caught(stages, producible, planted):
-    """Declared, a log call in tracking.py or another dataset's module would re-run the stage for nothing."""
+    """Declared, a log call in tracking/runs.py or another dataset's module would re-run the stage for nothing."""
     name, cmd, deps, params, outs = next(stage for stage in stages if stage[0].endswith("prepare@mnist"))
     planted_stage = [(name, cmd, [*deps, planted], params, outs)]
     assert _problems(planted_stage, producible) == [f"{name}: deps name code that cannot change its outputs: {planted}"]

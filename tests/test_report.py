@@ -126,10 +126,10 @@ def test_a_history_file_without_a_curve_is_named(workdir):
 
 
 def test_run_links_point_at_the_tracking_server(monkeypatch):
-    from synthset import tracking
+    from synthset.tracking import store
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000/")
-    assert tracking.run_url("3", "abc") == "http://mlflow.example:5000/#/experiments/3/runs/abc"
+    assert store.run_url("3", "abc") == "http://mlflow.example:5000/#/experiments/3/runs/abc"
 
 
 def test_no_store_gives_no_runs_and_creates_none(workdir):

@@ -13,7 +13,7 @@ import psutil  # a dependency of dvc
 import pytest
 import yaml
 
-from synthset import repro
+from synthset import cli, repro
 from synthset.errors import SynthsetError
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -90,7 +90,7 @@ def test_independent_stages_run_side_by_side_and_a_second_call_does_nothing(toy,
     """Each build waits for the other to start: run one after the other, the first gives up."""
     _toy_pipeline(toy, mode="meet")
     try:
-        steps = repro.reproduce(jobs=2, preload=())
+        steps = repro.reproduce(cli.main, jobs=2, preload=())
     except SynthsetError as error:
         pytest.fail(f"{error}\n{capfd.readouterr().out}")
     assert steps.order == ["check", "build@a", "build@b", "combine"]
@@ -99,20 +99,20 @@ def test_independent_stages_run_side_by_side_and_a_second_call_does_nothing(toy,
     assert re.search(r"^build@a +\| building a$", out, re.M) and re.search(r"^build@b +\| building b$", out, re.M)
     lock = yaml.safe_load((toy / "dvc.lock").read_text())["stages"]
     assert set(lock) == {"check", "build@a", "build@b", "combine"}  # every stage recorded, none lost to the other
-    repro.reproduce(jobs=2, preload=())
+    repro.reproduce(cli.main, jobs=2, preload=())
     assert "Running stage" not in capfd.readouterr().out
 
 
 def test_one_job_runs_the_stages_one_after_the_other(toy):
     _toy_pipeline(toy)
-    repro.reproduce(jobs=1, preload=())
+    repro.reproduce(cli.main, jobs=1, preload=())
     assert [(toy / f"{name}.saw").read_text() for name in "ab"] == ["", ""]  # neither saw the other running
 
 
 def test_a_failed_stage_is_named_starts_nothing_after_it_and_the_others_are_kept(toy):
     _toy_pipeline(toy, fail="b")
     with pytest.raises(SynthsetError, match="stage build@b failed"):
-        repro.reproduce(jobs=2, preload=())
+        repro.reproduce(cli.main, jobs=2, preload=())
     lock = yaml.safe_load((toy / "dvc.lock").read_text())["stages"]
     assert "build@a" in lock and "build@b" not in lock and not (toy / "both.txt").exists()
 

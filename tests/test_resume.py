@@ -105,23 +105,23 @@ def test_backfill_sends_checkpointed_epochs_the_tracker_missed(project):
     """A kill between an epoch's checkpoint and its tracker call loses nothing on resume: against a
     real SQLite MLflow store, the run that had received epoch 0 (steps 0 and 1) gets epochs 1 and 2
     (steps 2-5, grids 2 and 3) once, and a second backfill sends nothing."""
-    from synthset import tracking
+    from synthset.tracking import runs, store
     from synthset.training.callbacks import EpochToTracker
 
     history = _history_of_an_interrupted_run(project / "run")
     grid_path = lambda epoch: paths.sample_grid(project / "run", epoch)  # noqa: E731
     all_steps = [(0, 0.0), (1, 0.1), (2, 1.0), (3, 1.1), (4, 2.0), (5, 2.1)]
-    tracking.connect()
-    experiment_id, _ = tracking.experiment("synthset-test")
+    store.connect()
+    experiment_id, _ = store.experiment("synthset-test")
 
-    with tracking.run(experiment_id, "saw-epoch-0", None, None, {}) as tracker:
+    with runs.run(experiment_id, "saw-epoch-0", None, None, {}) as tracker:
         tracker.log_step_metrics(history.read(before_epoch=1), ["d_loss"])  # the interrupted attempt's epoch 0
         assert EpochToTracker(tracker, history, grid_path).backfill(epochs_done=3) == 2
         assert _logged(tracker.run_id) == (all_steps, [2, 3])
         assert EpochToTracker(tracker, history, grid_path).backfill(epochs_done=3) == 0
         assert _logged(tracker.run_id) == (all_steps, [2, 3])  # nothing sent twice
 
-    with tracking.run(experiment_id, "saw-nothing", None, None, {}) as tracker:  # killed before epoch 0 reached MLflow
+    with runs.run(experiment_id, "saw-nothing", None, None, {}) as tracker:  # killed before epoch 0 reached MLflow
         assert EpochToTracker(tracker, history, grid_path).backfill(epochs_done=3) == 3
         assert _logged(tracker.run_id) == (all_steps, [1, 2, 3])
 
@@ -202,7 +202,7 @@ def _set_gan(project, **settings):
 
 
 class _Stop(KeyboardInterrupt):
-    """What a SIGTERM becomes in a training (tracking.run turns it into a KILLED run)."""
+    """What a SIGTERM becomes in a training (runs.run turns it into a KILLED run)."""
 
 
 @pytest.fixture

@@ -104,9 +104,9 @@ def test_pruning_is_off_with_two_objectives(params_raw):
 def test_storages_that_would_lose_trials_are_refused(mnist):
     with pytest.raises(SynthsetError, match="SQLite is not safe for 2 parallel workers"):
         storage.open_storage("sqlite:///x.db", mnist.sweep, workers=2)
-    with pytest.raises(SynthsetError, match="unsupported scheme 'mysql'"):
-        storage.open_storage("mysql://u:p@h/db", mnist.sweep, workers=1)
-    assert storage.describe("postgresql://me:secret@host:5432/db") == "postgresql://me:***@host:5432/db"
+    with pytest.raises(SynthsetError, match="unsupported scheme 'mysql'") as refused:
+        storage.open_storage("mysql://me:secret@host/db", mnist.sweep, workers=1)
+    assert "mysql://me:***@host/db" in str(refused.value) and "secret" not in str(refused.value)
 
 
 def test_only_the_trials_own_failures_use_up_the_budget():

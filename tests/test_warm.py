@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from synthset import warm
+from synthset import cli, warm
 
 PROJECT = Path(__file__).resolve().parents[1]
 LIGHT = ("synthset.cli", "synthset.config")  # enough for `check-params`, without TensorFlow's seconds
@@ -19,7 +19,7 @@ LIGHT = ("synthset.cli", "synthset.config")  # enough for `check-params`, withou
 
 @pytest.fixture(scope="module")
 def light_server():
-    with warm.server(LIGHT) as server:
+    with warm.server(cli.main, LIGHT) as server:
         yield server
 
 
@@ -80,28 +80,50 @@ def test_the_cli_goes_through_the_server_and_falls_back_when_it_is_gone(light_se
     assert light_server.served[served_before:] == [["check-params"]]
 
 
+def _fork_check(script: str, cwd: Path) -> list[str]:
+    """What ``script`` prints, run after ``import tensorflow`` (as in a child of the warm server)."""
+    code = "import tensorflow as tf\nfrom synthset import parallel\n" + textwrap.dedent(script)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=cwd,
+                          env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}"}).stdout.split()
+
+
 def test_fork_only_while_tensorflow_and_mlflow_are_unstarted(tmp_path):
-    """Workers are forked from a process that imported TensorFlow but never ran it, and spawned
-    once its runtime (threads) or an MLflow database engine exists."""
-    script = textwrap.dedent(f"""
-        import tensorflow as tf
-        from synthset import parallel
+    """Workers are forked from a process that imported TensorFlow and MLflow but started neither,
+    and spawned once TensorFlow's runtime (its threads) or a pooled MLflow database connection
+    exists: both are planted here, and each must be seen."""
+    assert _fork_check("""
+        import mlflow.store.tracking.sqlalchemy_store
         print(parallel.start_method(), parallel.runtime_started())
         tf.constant(1.0)
         print(parallel.start_method(), parallel.runtime_started())
-    """)
-    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
-    assert output.split() == ["fork", "False", "spawn", "True"]
-    script = textwrap.dedent(f"""
-        import tensorflow
-        import os
-        os.environ["MLFLOW_TRACKING_URI"] = "sqlite:///{tmp_path / 'mlflow.db'}"
-        from synthset import parallel, tracking
-        tracking.connect()
+    """, tmp_path) == ["fork", "False", "spawn", "True"]
+    assert _fork_check("""
+        from synthset.tracking import store
+        store.connect()  # MLflow's engine keeps its connection (and the SQLite file) open for the next call
         print(parallel.start_method())
-    """)
-    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
-    assert output.split() == ["spawn"]
+    """, tmp_path) == ["spawn"]
+
+
+def test_the_stage_process_opens_the_gan_parent_run_and_still_forks_its_workers(tmp_path):
+    """A stage that makes the parent run of its workers' runs (``runs.open_group``) holds no
+    database connection afterwards: its workers are still forked warm."""
+    assert _fork_check("""
+        from synthset.tracking import runs
+        parent = runs.open_group("mnist", runs.RunGroup("mnist-gans", "key", {"gan": {"epochs": 1}}))
+        print(parent.run_id is not None, parallel.start_method())
+    """, tmp_path) == ["True", "fork"]
+
+
+def test_the_warm_server_refuses_to_serve_once_an_import_started_tensorflow(tmp_path):
+    """A preloaded module that runs TensorFlow stops the server before it forks any child."""
+    (tmp_path / "starts_tensorflow.py").write_text("import tensorflow as tf\n\nONE = tf.constant(1.0)\n")
+    script = "import sys; from synthset import warm; warm.preload(sys.argv[1:])"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    light = subprocess.run([sys.executable, "-c", script, "tensorflow"], capture_output=True, text=True, env=env)
+    assert light.returncode == 0, light.stderr[-2000:]
+    started = subprocess.run([sys.executable, "-c", script, "tensorflow", "starts_tensorflow"], capture_output=True,
+                             text=True, env=env)
+    assert started.returncode != 0 and "its children cannot be forked" in started.stderr
 
 
 def _train_tiny(seed):
@@ -153,11 +175,11 @@ def test_repro_counts_the_stages_that_started_warm_and_names_the_cold_ones(tmp_p
         subprocess.run(command, cwd=tmp_path, check=True)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    steps = repro.reproduce(jobs=1, preload=LIGHT)
+    steps = repro.reproduce(cli.main, jobs=1, preload=LIGHT)
     assert (tmp_path / "checked.txt").read_text() == "params.yaml: valid\n"
     assert steps.ran == ["check", "build"] and steps.warm == 1
     assert repro.describe(steps, 1) == "pipeline up to date: 2 stages, 2 ran, up to 1 at once, 1 of them started cold"
-    again = repro.reproduce(jobs=1, preload=LIGHT)
+    again = repro.reproduce(cli.main, jobs=1, preload=LIGHT)
     assert again.ran == [] and again.warm == 0
     assert repro.describe(again, None) == ("pipeline up to date: 2 stages, 0 ran, up to one per core at once, "
                                            "every one started warm")

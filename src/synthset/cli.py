@@ -195,11 +195,13 @@ def report(args) -> None:
 
 def repro(args) -> None:
     from synthset import repro as pipeline
+    from synthset.tracking import store
 
     _params(args)  # a broken params.yaml is named before any stage starts
     if args.jobs is not None and args.jobs < 1:
         raise SynthsetError(f"--jobs {args.jobs}: give at least 1 stage at once")
-    print(pipeline.describe(pipeline.reproduce(jobs=args.jobs), args.jobs))
+    store.connect()  # a new store gets its tables here, before stages that log to it run side by side
+    print(pipeline.describe(pipeline.reproduce(main, jobs=args.jobs), args.jobs))
 
 
 def sweep(args) -> int:
@@ -455,9 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command in TRACKED_COMMANDS:
-            from synthset import tracking
+            from synthset.tracking import store
 
-            tracking.preflight()  # a wrong or unreachable store is named before any work
+            store.preflight()  # a wrong or unreachable store is named before any work
         code = args.run(args)
     except SynthsetError as error:
         print(f"synthset: error: {error}", file=sys.stderr)

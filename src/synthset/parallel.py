@@ -21,11 +21,13 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 from synthset.errors import SynthsetError
 
 T = TypeVar("T")
+
 
 def worker_count(tasks: int) -> int:
     """Processes for ``tasks`` independent trainings: ``SYNTHSET_WORKERS``, else one per core."""
@@ -68,29 +70,57 @@ def run_tasks(function: Callable[..., T], arguments: Sequence[tuple[Any, ...]]) 
         futures = [pool.submit(function, *args) for args in arguments]
         return [future.result() for future in futures]
     except KeyboardInterrupt:
-        for process in list(getattr(pool, "_processes", {}).values()):
-            if process.is_alive():
-                process.terminate()  # SIGTERM: the worker's training ends its run as KILLED
+        _terminate_children()
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         signal.signal(signal.SIGTERM, previous)
 
 
+def _terminate_children() -> None:
+    """SIGTERM to the workers (this process's live ``multiprocessing`` children): each one's
+    training then ends its run as KILLED."""
+    for worker in multiprocessing.active_children():
+        worker.terminate()
+
+
 def start_method() -> str:
     """``fork`` where it saves the workers their imports and is safe (TensorFlow imported, neither
-    its runtime nor an MLflow database connection started), else ``spawn``."""
+    its runtime nor a database connection started), else ``spawn``."""
     return "fork" if "tensorflow" in sys.modules and not runtime_started() else "spawn"
 
 
 def runtime_started() -> bool:
-    """Whether this process has started TensorFlow's runtime or opened an MLflow database engine:
-    either makes a forked copy unsafe (threads and connections a child must not share)."""
-    tf_context = sys.modules.get("tensorflow.python.eager.context")
-    if tf_context is not None and tf_context.context_safe() is not None:
+    """Whether this process holds what a forked copy must not share, as the operating system sees
+    it: TensorFlow's runtime (its thread pools, named ``tf_*``; a GPU's device files), an open
+    SQLite database or a network connection (a database's or a tracking server's). Importing
+    TensorFlow or MLflow starts none of these; running an operation, or a store's pooled
+    connection, does. Where the process cannot be inspected, it counts as started."""
+    import psutil
+
+    process = psutil.Process()
+    try:
+        if any(name.startswith("tf_") for name in _thread_names()):
+            return True
+        files = [opened.path for opened in process.open_files()]
+        if any(path.startswith("/dev/nvidia") or _is_sqlite(path) for path in files):
+            return True
+        return bool(process.net_connections(kind="inet"))
+    except (OSError, psutil.Error):
         return True
-    store = sys.modules.get("mlflow.store.tracking.sqlalchemy_store")
-    return bool(store is not None and store.SqlAlchemyStore._engine_map)
+
+
+def _thread_names() -> list[str]:
+    """The names of this process's threads (Linux: ``/proc/self/task/*/comm``)."""
+    return [comm.read_text().strip() for comm in Path("/proc/self/task").glob("*/comm")]
+
+
+def _is_sqlite(path: str) -> bool:
+    try:
+        with open(path, "rb") as opened:
+            return opened.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
 
 
 def _raise_interrupt(signum, frame):

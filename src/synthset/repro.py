@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from synthset import parallel, warm
@@ -121,9 +121,11 @@ def describe(steps: Plan, jobs: int | None) -> str:
             f"at once, {started}")
 
 
-def reproduce(root: str = ".", jobs: int | None = None, preload: Sequence[str] = warm.PRELOAD) -> Plan:
+def reproduce(entry: Callable[[list[str]], int], root: str = ".", jobs: int | None = None,
+              preload: Sequence[str] = warm.PRELOAD) -> Plan:
     """Bring the whole pipeline up to date, ``jobs`` stages at a time (default: one per core),
-    every stage process forked from one warm server that imported ``preload``.
+    every stage process forked from one warm server that imported ``preload`` and runs each
+    ``synthset`` command with ``entry`` (the CLI's ``main``).
 
     A failed stage starts nothing new; the running stages finish (and are recorded, so they do not
     run again), then the call fails naming it. SIGTERM goes on to every running ``dvc repro`` and
@@ -132,7 +134,7 @@ def reproduce(root: str = ".", jobs: int | None = None, preload: Sequence[str] =
     steps = plan(root)
     jobs = jobs or parallel.cores()
     pending, done, failed = list(steps.order), set(), []
-    with warm.server(preload) as server:
+    with warm.server(entry, preload) as server:
         stages = _Stages(server.env, root, max(map(len, steps.order)))
         previous = signal.signal(signal.SIGTERM, lambda signum, frame: stages.signal_all(signum))
         try:

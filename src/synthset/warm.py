@@ -5,13 +5,14 @@ Every ``synthset`` stage process of a ``dvc repro`` used to pay for its own ``im
 server* that imports all of it once, without running anything; each ``synthset <command>`` that
 DVC starts then finds the server's socket (``SYNTHSET_WARM_SOCKET``), hands it its command line,
 working directory, environment and standard streams, and waits. The server forks a child that
-takes over those streams and runs the command exactly as the cold CLI would, then sends back its
-exit status. The parallel stages' workers are forked from that child in turn
+takes over those streams and runs the command with the entry function it was started with (the
+CLI's ``main``, handed over by ``synthset repro``), exactly as the cold CLI would, then sends back
+its exit status. The parallel stages' workers are forked from that child in turn
 (``synthset.parallel``), so they start warm too.
 
 Forking is safe here because the server never starts TensorFlow's runtime (no threads, no
-devices: ``assert_unstarted``) nor opens a database connection; every child starts both itself,
-as a fresh process would. Without the variable, or when the server cannot be reached, the command
+devices) nor opens a database connection (``assert_unstarted``, as the operating system sees the
+process); every child starts both itself, as a fresh process would. Without the variable, or when the server cannot be reached, the command
 runs in its own process as before: ``dvc repro`` and ``dvc exp run`` need no server.
 """
 
@@ -28,19 +29,19 @@ import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 SOCKET_ENV = "SYNTHSET_WARM_SOCKET"
 SERVED = "served"  # the server's line for each command it forked a child for
-# What a stage or its workers import before their first useful work, imported once by the server:
-# the libraries, the CLI, every stage module (``.*``: each module of the package, so a new stage is
+# What a stage or its workers import before their first useful work, imported once by the server
+# (besides the entry function's module, the CLI): the libraries, every stage module (``.*``: each module of the package, so a new stage is
 # included) and the trainers and report the stages import lazily. MLflow's SQL store module (not an
 # engine: that would be shared) costs each process half a second to import, and every stage and
 # worker opens the store.
 PRELOAD = ("tensorflow", "keras", "mlflow", "mlflow.store.tracking.sqlalchemy_store", "pandas", "scipy.linalg",
-           "synthset.cli", "synthset.tracking",
+           "synthset.tracking.store", "synthset.tracking.runs",
            "synthset.stages.*", "synthset.training.gan", "synthset.training.classifier",
            "synthset.training.callbacks", "synthset.report.build")
 _MESSAGE_LIMIT = 1 << 20
@@ -103,9 +104,24 @@ def preload(modules: Sequence[str] = PRELOAD) -> None:
     assert_unstarted()
 
 
-def serve(path: str, modules: Sequence[str] = PRELOAD) -> None:
-    """Import ``modules`` (``preload``), then fork a child per request on the Unix socket ``path``
-    until SIGTERM."""
+def entry_name(entry: Callable[[list[str]], int]) -> str:
+    """``module:function``: how the server process, started afresh, finds ``entry``."""
+    return f"{entry.__module__}:{entry.__qualname__}"
+
+
+def resolve(name: str) -> Callable[[list[str]], int]:
+    """The function ``entry_name`` named (imported now)."""
+    module, _, qualname = name.partition(":")
+    found = importlib.import_module(module)
+    for part in qualname.split("."):
+        found = getattr(found, part)
+    return found
+
+
+def serve(path: str, entry: str, modules: Sequence[str] = PRELOAD) -> None:
+    """Import the function ``entry`` (``module:function``) and ``modules`` (``preload``), then fork a
+    child per request on the Unix socket ``path``, which runs ``entry(argv)``, until SIGTERM."""
+    run = resolve(entry)
     preload(modules)
     signal.signal(signal.SIGCHLD, _reap)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the children; the launcher stops us
@@ -131,7 +147,7 @@ def serve(path: str, modules: Sequence[str] = PRELOAD) -> None:
             sys.stderr.flush()
             if os.fork() == 0:
                 listener.close()
-                _run_child(connection, fds, request)  # never returns
+                _run_child(run, connection, fds, request)  # never returns
             print(SERVED, json.dumps(request["argv"]), flush=True)  # counted by the launcher (`server`)
             for fd in fds:
                 os.close(fd)
@@ -145,9 +161,9 @@ def _reap(signum, frame) -> None:
             pass
 
 
-def _run_child(connection: socket.socket, fds: list[int], request: dict) -> None:
+def _run_child(run: Callable[[list[str]], int], connection: socket.socket, fds: list[int], request: dict) -> None:
     """In the forked child: become the client's process (streams, directory, environment, argv),
-    run the command as the cold CLI would, report the exit status, exit."""
+    run the command with ``run`` as the cold CLI would, report the exit status, exit."""
     code = 1
     try:
         for signum in (signal.SIGCHLD, signal.SIGTERM):
@@ -166,9 +182,7 @@ def _run_child(connection: socket.socket, fds: list[int], request: dict) -> None
         sys.argv = ["synthset", *request["argv"]]
         connection.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
         threading.Thread(target=_stop_when_caller_goes, args=(connection,), daemon=True).start()
-        from synthset import cli
-
-        code = cli.main(request["argv"])
+        code = run(request["argv"])
     except SystemExit as exit:  # argparse's usage errors
         code = exit.code if isinstance(exit.code, int) else 1
     except BaseException:  # noqa: BLE001 - reported to the client's stderr, like an uncaught error
@@ -200,14 +214,15 @@ class Server:
 
 
 @contextlib.contextmanager
-def server(modules: Sequence[str] = PRELOAD) -> Iterator[Server]:
-    """A warm server that imported ``modules``, for the duration of the block."""
+def server(entry: Callable[[list[str]], int], modules: Sequence[str] = PRELOAD) -> Iterator[Server]:
+    """A warm server that imported ``modules`` and runs each command with ``entry`` (the CLI's
+    ``main``), for the duration of the block."""
     import subprocess
 
     directory = Path(tempfile.mkdtemp(prefix="synthset-warm-"))  # private (0700): only this user connects
     path = str(directory / "socket")
-    process = subprocess.Popen([sys.executable, "-m", "synthset.warm", path, *modules], stdout=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen([sys.executable, "-m", "synthset.warm", path, entry_name(entry), *modules],
+                               stdout=subprocess.PIPE, text=True)
     running, ready = Server({**os.environ, SOCKET_ENV: path}), ""
 
     def count_served() -> None:
@@ -234,4 +249,4 @@ def server(modules: Sequence[str] = PRELOAD) -> Iterator[Server]:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], sys.argv[2:])
+    serve(sys.argv[1], sys.argv[2], sys.argv[3:])

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from synthset.errors import SynthsetError
-from synthset.tracking import flatten
+from synthset.tracking.runs import flatten
 
 
 @dataclass(frozen=True)

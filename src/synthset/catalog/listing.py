@@ -44,12 +44,12 @@ def table(root: Path, name: str | None = None, with_runs: bool = True) -> pd.Dat
 
 def _runs(hashes: list[str]) -> list[str]:
     """For each hash, ``name id (context)`` of every MLflow run that logged that version."""
-    from synthset import tracking
+    from synthset.tracking.store import connect, runs_with_data, store_absent
 
-    if tracking.store_absent():  # reading the default store must not create it
+    if store_absent():  # reading the default store must not create it
         return [""] * len(hashes)
-    tracking.connect()
-    return ["; ".join(f"{run['run_name']} {run['run_id'][:8]} ({run['context']})" for run in tracking.runs_with_data(md5))
+    connect()
+    return ["; ".join(f"{run['run_name']} {run['run_id'][:8]} ({run['context']})" for run in runs_with_data(md5))
             for md5 in hashes]
 
 

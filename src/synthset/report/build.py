@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from synthset import config, paths, stages, tracking
+from synthset import config, paths, stages
 from synthset.config import Params
 from synthset.report import dashboards as boards
 from synthset.report import experiments, figures_study2, frames, pages
 from synthset.report.figures import SOURCE_NAMES
 from synthset.report.pages import Section
+from synthset.tracking.store import tracking_uri
 from synthset.versions import data_version, git_commit
 
 
@@ -25,7 +26,7 @@ def build(params_file: Path = Path("params.yaml")) -> list[Path]:
     datasets = list(project.datasets)
     params_of = {dataset: config.load(params_file, dataset=dataset) for dataset in datasets}
     runs = {dataset: frames.runs(dataset) for dataset in datasets}
-    context = pages.Context(data_version(), git_commit(), tracking.tracking_uri(),
+    context = pages.Context(data_version(), git_commit(), tracking_uri(),
                             datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
     sections = _sections(datasets, params_of, runs)
     written = {name: pages.page(name, parts, context) for name, parts in sections.items() if name != "index"}

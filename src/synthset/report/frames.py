@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from synthset import paths, stages, tracking
+from synthset import paths, stages
 from synthset.config import QUALITY_METRICS, SEMI_VARIANTS, SOURCES
 from synthset.errors import SynthsetError
+from synthset.tracking.store import read_runs, run_url
 
 GAN_METRICS = ["d_loss", "g_loss", "d_acc_real", "d_acc_fake"]
 CURVE_METRICS = ["train_accuracy", "val_accuracy", "train_loss", "val_loss"]
@@ -241,7 +242,7 @@ def label_audit(dataset: str = "mnist") -> dict:
 
 def runs(dataset: str) -> pd.DataFrame:
     """Every MLflow run of the dataset's experiment (empty when there is no store)."""
-    return tracking.read_runs(f"synthset-{dataset}")
+    return read_runs(f"synthset-{dataset}")
 
 
 def provenance(selected: pd.DataFrame) -> pd.DataFrame:
@@ -251,5 +252,5 @@ def provenance(selected: pd.DataFrame) -> pd.DataFrame:
     frame = pd.DataFrame({"run_id": selected["run_id"], "experiment_id": selected["experiment_id"],
                           "name": selected.get("tags.mlflow.runName", selected["run_id"]),
                           "data_version": selected.get("tags.synthset.data_version", "unknown")})
-    frame["url"] = [tracking.run_url(e, r) for e, r in zip(frame["experiment_id"], frame["run_id"])]
+    frame["url"] = [run_url(e, r) for e, r in zip(frame["experiment_id"], frame["run_id"])]
     return frame.reset_index(drop=True)

@@ -20,10 +20,12 @@ import plotly.offline
 from optuna.trial import TrialState
 from plotly.subplots import make_subplots
 
-from synthset import paths, tracking
+from synthset import paths
+from synthset.errors import without_password
 from synthset.io import write_atomically
 from synthset.report.figures import png_uri
 from synthset.report.pages import Context, Section, page
+from synthset.tracking.store import connect, run_url, tracking_uri
 from synthset.tuning import storage
 from synthset.versions import data_version, git_commit
 
@@ -36,10 +38,10 @@ def write_page(url: str) -> Path:
     for name in names:
         sections += study_sections(optuna.load_study(study_name=name, storage=store))
     if not sections:
-        sections = [Section("No study yet", "", missing=f"no study in {storage.describe(url)}: run `synthset sweep`")]
-    context = Context(data_version(), git_commit(), tracking.tracking_uri(),
+        sections = [Section("No study yet", "", missing=f"no study in {without_password(url)}: run `synthset sweep`")]
+    context = Context(data_version(), git_commit(), tracking_uri(),
                       datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
-    intro = (f"<p>Studies in <code>{html.escape(storage.describe(url))}</code>. Browse one live with "
+    intro = (f"<p>Studies in <code>{html.escape(without_password(url))}</code>. Browse one live with "
              f"<code>optuna-dashboard {html.escape(url)}</code>; its trials are nested runs of the study's run "
              "in the MLflow experiment <code>synthset-&lt;dataset&gt;-sweeps</code>.</p>")
     script = f"<script>{plotly.offline.get_plotlyjs()}</script>"  # one file: the page opens anywhere
@@ -92,7 +94,7 @@ def _parent_run(study: optuna.Study) -> pd.DataFrame:
     run_id = study.user_attrs.get("mlflow_run_id")
     if not run_id:
         return pd.DataFrame()
-    url = tracking.run_url(study.user_attrs.get("mlflow_experiment_id", "0"), run_id)
+    url = run_url(study.user_attrs.get("mlflow_experiment_id", "0"), run_id)
     return pd.DataFrame([{"name": f"study {study.study_name}", "run_id": run_id, "url": url,
                           "data_version": data_version()}])
 
@@ -109,7 +111,7 @@ def _samples(study: optuna.Study) -> go.Figure:
     if not shown:
         raise ValueError("no complete baseline or best trial")
     labels = study.user_attrs["settings"]["classes"]
-    tracking.connect()
+    connect()
     figure = make_subplots(rows=len(shown), cols=len(labels), horizontal_spacing=0.02, vertical_spacing=0.08,
                            subplot_titles=[f"{name}: class {label}" for name, _ in shown for label in labels])
     with tempfile.TemporaryDirectory() as scratch:

@@ -11,19 +11,20 @@ import pandas as pd
 import plotly.express as px
 import plotly.offline
 
-from synthset import paths, tracking
+from synthset import paths
 from synthset.catalog.compare import Comparison
 from synthset.imaging import image_grid
 from synthset.io import write_atomically
 from synthset.report.figures import png_uri
 from synthset.report.pages import Context, Section, page
+from synthset.tracking.store import tracking_uri
 from synthset.versions import data_version, git_commit
 
 HEADLINES = ["tstr_accuracy", "gap_pp", "fid", "recall", "label_fidelity", "cnn_5l_accuracy_synthetic_test"]
 
 
 def _context() -> Context:
-    return Context(data_version(), git_commit(), tracking.tracking_uri(),
+    return Context(data_version(), git_commit(), tracking_uri(),
                    datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
 
 

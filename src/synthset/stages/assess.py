@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from synthset import lineage, paths, stages, tracking
+from synthset import paths, stages
+from synthset.tracking import lineage, runs
 from synthset.config import Params
 from synthset.io import write_atomically
 from synthset.quality import scoring
@@ -71,7 +72,7 @@ def _track(params: Params, dataset: str, summary: dict) -> None:
               "holdout": file_md5(paths.real_split(dataset, "holdout")),
               "feature_network": file_md5(paths.feature_network(dataset))}
     data = [lineage.synthetic(dataset, "evaluation"), lineage.real(dataset, "holdout", "reference")]
-    with tracking.stage_run(dataset, stages.ASSESS, f"{dataset}-synthetic-quality", inputs, data=data) as tracker:
+    with runs.stage_run(dataset, stages.ASSESS, f"{dataset}-synthetic-quality", inputs, data=data) as tracker:
         tracker.log_params({"quality": params.quality.model_dump(), "images_per_class": summary["images_per_class"]})
         tracker.log_metrics({k: v for k, v in summary.items() if isinstance(v, float)}, step=0)
         for label, scores in summary["per_class"].items():

@@ -13,7 +13,8 @@ import json
 import keras
 import numpy as np
 
-from synthset import paths, stages, tracking
+from synthset import paths, stages
+from synthset.tracking import runs
 from synthset.config import Params
 from synthset.imaging import image_grid, save_png
 from synthset.io import write_atomically
@@ -57,7 +58,7 @@ def run(params: Params, dataset: str) -> dict:
         partial.write_text(json.dumps(summary, indent=2) + "\n")
 
     inputs = {"auditor": file_md5(model_file), "synthetic_test": manifest_md5(paths.synthetic_test_dir(dataset))}
-    with tracking.stage_run(dataset, stages.AUDIT_LABELS, f"{dataset}-label-audit", inputs) as tracker:
+    with runs.stage_run(dataset, stages.AUDIT_LABELS, f"{dataset}-label-audit", inputs) as tracker:
         tracker.log_metrics({"disputed_share": summary["disputed_share"],
                              **{f"disputed_share_class_{k}": v["disputed_share"] for k, v in per_class.items()}}, step=0)
         tracker.log_artifact(paths.label_audit_summary(dataset))

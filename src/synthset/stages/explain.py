@@ -14,7 +14,8 @@ import keras
 import numpy as np
 import pandas as pd
 
-from synthset import paths, seeds, stages, tracking
+from synthset import paths, seeds, stages
+from synthset.tracking import runs
 from synthset.config import Params
 from synthset.data.archives import class_indices
 from synthset.errors import SynthsetError
@@ -130,7 +131,7 @@ def run(params: Params, dataset: str) -> dict:
 
     inputs = {name: file_md5(path) for name, path in files.items()}
     inputs |= {"real_test": real_md5, "synthetic_test": manifest_md5(paths.synthetic_test_dir(dataset))}
-    with tracking.stage_run(dataset, stages.EXPLAIN, f"{dataset}-attention", inputs) as tracker:
+    with runs.stage_run(dataset, stages.EXPLAIN, f"{dataset}-attention", inputs) as tracker:
         tracker.log_params({"attention": settings.model_dump(), "grad_cam_layers": layers})
         tracker.log_metrics({f"{method}.{test_set}.{pair}.{measure}": value
                              for method, by_set in similarity.items() for test_set, by_pair in by_set.items()

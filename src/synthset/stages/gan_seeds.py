@@ -12,7 +12,7 @@ GAN and classifier noise; draw 0's other classifier seeds say how much of it is 
 The split of the real images is the third noise: ``intervals.split_seeds - 1`` more splits of the
 raw data (``seeds.data_split``) each train the real-data CNN once, for the real source's interval
 and the split's share of it. Every draw's MLflow runs go to the experiment ``synthset-<dataset>-gan-seeds``
-(``tracking.DRAW``), tagged with their draw (``split-<s>`` for a split); an interrupted stage
+(``runs.DRAW``), tagged with their draw (``split-<s>`` for a split); an interrupted stage
 resumes at the draw (and the epoch) it reached.
 """
 
@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from synthset import paths, seeds, tracking
+from synthset import paths, seeds
+from synthset.tracking import runs
 from synthset.config import Params
 from synthset.io import write_atomically
 from synthset.versions import file_md5
@@ -80,7 +81,7 @@ def _draw(params: Params, dataset: str, draw: int) -> dict[str, float]:
 
     seed = seeds.gan_draw(params.seed, draw)
     drawn = params.model_copy(update={"seed": seed, "classifier": params.classifier.model_copy(update={"seeds": 1})})
-    key = tracking.fingerprint(drawn.model_dump(mode="json"), {split: file_md5(paths.real_split(dataset, split))
+    key = runs.fingerprint(drawn.model_dump(mode="json"), {split: file_md5(paths.real_split(dataset, split))
                                                                for split in ("train", "validation")})
     work = _work_dir(dataset, draw)
     state = work / "draw.json"
@@ -148,11 +149,11 @@ def _inside(directory: Path):
 @contextmanager
 def _tracked_as_draw(draw: int | str):
     """The draw's runs (in this process and in its workers, which inherit the environment)."""
-    os.environ[tracking.DRAW] = str(draw)
+    os.environ[runs.DRAW] = str(draw)
     try:
         yield
     finally:
-        del os.environ[tracking.DRAW]
+        del os.environ[runs.DRAW]
 
 
 def summarise(params: Params, dataset: str, draws: dict[int, dict[str, float]],

@@ -7,7 +7,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from synthset import lineage, paths, seeds
+from synthset import paths, seeds
+from synthset.tracking import lineage
 from synthset.config import Params
 from synthset.synthetic import pooled_checkpoints, sample, write_set
 from synthset.versions import dvc_md5

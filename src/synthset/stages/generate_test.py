@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from synthset import lineage, paths
+from synthset import paths
+from synthset.tracking import lineage
 from synthset.config import Params
 from synthset.data.archives import first_per_class, load_labels
 from synthset.stages.generate import announce_lineage, draw

@@ -12,7 +12,8 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from synthset import paths, seeds, stages, tracking
+from synthset import paths, seeds, stages
+from synthset.tracking import runs
 from synthset.config import QUALITY_METRICS, Params
 from synthset.io import write_atomically
 from synthset.models.features import FeatureExtractor
@@ -89,7 +90,7 @@ def _with_weights(generator: keras.Model | None, checkpoint: Path) -> keras.Mode
 def _track(params: Params, dataset: str, curves: pd.DataFrame, table: dict) -> None:
     inputs = {"holdout": file_md5(paths.real_split(dataset, "holdout")),
               "feature_network": file_md5(paths.feature_network(dataset))}
-    with tracking.stage_run(dataset, stages.SELECT_EPOCHS, f"{dataset}-epoch-selection", inputs) as tracker:
+    with runs.stage_run(dataset, stages.SELECT_EPOCHS, f"{dataset}-epoch-selection", inputs) as tracker:
         tracker.log_params({"quality": params.quality.model_dump(), "checkpoint_every": params.gan.checkpoint_every})
         for label, entry in table["classes"].items():
             tracker.log_metrics({f"chosen_epoch_class_{label}": entry["epoch"]}, step=0)

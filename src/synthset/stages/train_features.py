@@ -8,7 +8,8 @@ import json
 
 import numpy as np
 
-from synthset import paths, stages, tracking
+from synthset import paths, stages
+from synthset.tracking import runs
 from synthset.config import Params
 from synthset.data.archives import class_indices, first_per_class, load_images
 from synthset.models.features import FeatureExtractor
@@ -28,7 +29,7 @@ def run(params: Params, dataset: str) -> dict[str, float]:
     holdout_labels = class_indices(holdout_labels, params.data.labels)
 
     inputs = {"train": file_md5(train_file), "holdout": file_md5(holdout_file)}
-    with tracking.stage_run(dataset, stages.TRAIN_FEATURES, f"{dataset}-feature-network", inputs) as tracker:
+    with runs.stage_run(dataset, stages.TRAIN_FEATURES, f"{dataset}-feature-network", inputs) as tracker:
         tracker.log_params({"features": spec.model_dump(), "train_images": len(images), "seed": params.seed})
         network, scores = fit_feature_network(
             spec, params.data.image_shape, len(params.data.labels), (images, labels), (holdout_images, holdout_labels),

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from synthset import lineage, parallel, paths, seeds, stages, tracking
+from synthset import parallel, paths, seeds, stages
+from synthset.tracking import lineage, runs
 from synthset.config import GanParams, Params
 from synthset.data.archives import images_of_class
 from synthset.versions import file_md5
@@ -257,24 +258,36 @@ def run(params: Params, dataset: str, labels: list[int]) -> list[Path]:
     """Train the GANs of the classes in ``labels`` as ``gan.kind`` says, in as many worker processes
     as there are cores (``synthset.parallel``), then move them into the stage's output once all
     have finished."""
+    parallel.worker_count(len(labels))  # a bad SYNTHSET_WORKERS is named before any work
+    # The per-class GANs' parent run, made here once: their workers' runs go under it.
+    parent = None if params.gan.kind == "conditional" else runs.open_group(dataset, gan_group(params, dataset))
     first: list[tuple[Job, Attempt]] = []  # the shared GAN, which the classes' GANs start from
     if params.gan.kind == "shared_then_per_class":  # one task: its worker gets every core
         shared_gan = SharedGan(labels)
-        first = [(shared_gan, *parallel.run_tasks(train, [(params, dataset, shared_gan)]))]
+        first = [(shared_gan, *parallel.run_tasks(train, [(params, dataset, shared_gan, parent)]))]
     shared = first[0][1] if first else None
     jobs = [ConditionalGan(labels)] if params.gan.kind == "conditional" else [ClassGan(label, shared) for label in labels]
-    attempts = parallel.run_tasks(train, [(params, dataset, job) for job in jobs])
+    attempts = parallel.run_tasks(train, [(params, dataset, job, parent) for job in jobs])
     for job, attempt in [*zip(jobs, attempts, strict=True), *first]:
         attempt.finish(job.outputs(dataset))
     return [paths.gan_dir(dataset, label) for label in labels]
 
 
-def train(params: Params, dataset: str, job: Job) -> Attempt:
+def gan_group(params: Params, dataset: str) -> runs.RunGroup:
+    """The parent run of the per-class GANs (and of the shared GAN they start from): one per
+    dataset, GAN settings and training split."""
+    inputs = {"train": file_md5(paths.real_split(dataset, "train"))}
+    settings = {"gan": params.gan.model_dump(), "image_shape": params.data.image_shape, "seed": params.seed}
+    return runs.RunGroup(f"{dataset}-gans", runs.fingerprint(settings, inputs, "gan-parent"), settings)
+
+
+def train(params: Params, dataset: str, job: Job, parent: runs.Parent | None = None) -> Attempt:
     """Train the GAN of ``job`` on the training images of its classes; return the finished attempt.
 
     A run killed mid-training leaves its last epoch checkpoint in ``artifacts/.resume``; the next
     call with the same settings and data continues from there, in the same MLflow run, and a GAN
-    that had finished is not trained again.
+    that had finished is not trained again. A grouped job's run goes under ``parent`` (the stage's
+    ``gan_group``), found or made here when not given.
     """
     # Imported here, in the worker: the stage's own process never starts TensorFlow.
     from synthset.training.callbacks import AtomicBackupAndRestore, EpochTimer, EpochToTracker, StepHistory
@@ -289,24 +302,23 @@ def train(params: Params, dataset: str, job: Job) -> Attempt:
 
     inputs = {"train": file_md5(train_file)}
     settings = {"gan": gan.model_dump(), "image_shape": params.data.image_shape, "seed": params.seed}
-    attempt = Attempt(paths.gan_work_dir(dataset, job.name), tracking.fingerprint(settings, inputs, *job.key_parts()))
+    attempt = Attempt(paths.gan_work_dir(dataset, job.name), runs.fingerprint(settings, inputs, *job.key_parts()))
     if attempt.is_done():
         print(f"[{prefix}] finished by an earlier attempt with these settings: kept", flush=True)
         return attempt
     resume_id, epochs_done = attempt.start()
 
-    group = None
-    if job.grouped:  # the parent run is the per-class GANs', with their settings
-        class_settings = {**settings, "gan": params.gan.model_dump()}
-        group = tracking.RunGroup(f"{dataset}-gans", tracking.fingerprint(class_settings, inputs, "gan-parent"),
-                                  class_settings)
-    with tracking.stage_run(dataset, stages.TRAIN_GAN, f"{dataset}-{job.run_name}", inputs, group=group,
-                            resume_id=resume_id, data=[lineage.real(dataset, "train", "training")],
-                            label=job.run_label) as tracker:
+    if job.grouped:
+        parent = parent or runs.open_group(dataset, gan_group(params, dataset))
+    else:
+        parent = None
+    with runs.stage_run(dataset, stages.TRAIN_GAN, f"{dataset}-{job.run_name}", inputs, parent=parent,
+                        resume_id=resume_id, data=[lineage.real(dataset, "train", "training")],
+                        label=job.run_label) as tracker:
         attempt.record(tracker.run_id)
         if epochs_done:
             _announce_resume(tracker, attempt, epochs_done, job.what, prefix)
-        tracker.log_params({**tracking.flatten(settings), "label": job.run_label, "train_images": len(images)})
+        tracker.log_params({**runs.flatten(settings), "label": job.run_label, "train_images": len(images)})
         if job.shared is not None:
             tracker.set_tags({"synthset.started_from_run": job.shared.run_id})
 

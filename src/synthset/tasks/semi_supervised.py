@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthset import paths, stages, tracking
+from synthset import paths, stages
+from synthset.tracking import runs
 from synthset.config import Params
 from synthset.data.archives import class_indices, load_images, subset_per_class
 from synthset.io import save_model
@@ -49,7 +50,7 @@ def run(params: Params, dataset: str, variant: str) -> dict:
     epochs = spec.checkpoints[-1]
     name = paths.semi_name(variant)
 
-    with tracking.stage_run(dataset, stages.TRAIN_STUDY2, f"{dataset}-study2-{name}", inputs, variant=variant) as tracker:
+    with runs.stage_run(dataset, stages.TRAIN_STUDY2, f"{dataset}-study2-{name}", inputs, variant=variant) as tracker:
         tracker.log_params({"study2": spec.model_dump(), "variant": variant, "train_images": len(images),
                             "seed": params.seed})
         at_checkpoints = TestAtCheckpoints(spec.checkpoints, test_sets, f"{dataset}/{name}", tracker)

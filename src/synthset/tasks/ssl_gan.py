@@ -10,7 +10,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from synthset import paths, stages, tracking
+from synthset import paths, stages
+from synthset.tracking import runs
 from synthset.config import Params
 from synthset.data.archives import class_indices, first_per_class, load_images
 from synthset.imaging import image_grid, save_png
@@ -34,7 +35,7 @@ def run(params: Params, dataset: str, label_count: int) -> dict:
     inputs = {"train": file_md5(train_file), "validation": file_md5(test_file)}
     name = paths.ssl_gan_name(label_count)
 
-    with tracking.stage_run(dataset, stages.TRAIN_STUDY2, f"{dataset}-study2-{name}", inputs, labels=label_count) as tracker:
+    with runs.stage_run(dataset, stages.TRAIN_STUDY2, f"{dataset}-study2-{name}", inputs, labels=label_count) as tracker:
         tracker.log_params({"ssl": spec.model_dump(), "labels": label_count, "unlabelled_images": len(images),
                             "seed": params.seed})
         model, curves = fit_ssl_gan(

@@ -16,7 +16,8 @@ from contextlib import ExitStack
 import numpy as np
 import pandas as pd
 
-from synthset import lineage, parallel, paths, seeds, stages, tracking
+from synthset import parallel, paths, seeds, stages
+from synthset.tracking import lineage, runs
 from synthset.config import Params
 from synthset.data.archives import class_indices, first_per_class, load_images
 from synthset.io import save_model, write_atomically
@@ -98,7 +99,7 @@ def fit_seed(params: Params, dataset: str, source: str, seed: int, out_dir) -> t
     if source in ("synthetic", "real_plus_synthetic"):
         data.append(lineage.synthetic(dataset, "training"))
     data.append(lineage.real(dataset, "validation", "validation"))
-    with tracking.stage_run(dataset, stages.classifier_stage(source), f"{dataset}-cnn-{source}-seed-{seed}",
+    with runs.stage_run(dataset, stages.classifier_stage(source), f"{dataset}-cnn-{source}-seed-{seed}",
                             inputs, data=data, source=source, seed=seed) as tracker:
         tracker.log_params({"classifier": spec.model_dump(), "augment": params.augment.model_dump(),
                             "source": source, "train_images": len(images), "seed": seed})

@@ -4,7 +4,8 @@ rows (DVC metrics)."""
 
 from __future__ import annotations
 
-from synthset import lineage, paths, stages, tracking
+from synthset import paths, stages
+from synthset.tracking import lineage, runs
 from synthset.config import Params
 from synthset.data.archives import class_indices, load_images, subset_per_class
 from synthset.io import save_model
@@ -31,7 +32,7 @@ def run(params: Params, dataset: str, model_name: str) -> dict:
 
     data = [lineage.real(dataset, "train", "training"), lineage.real(dataset, "validation", "test"),
             lineage.synthetic_test(dataset, "test")]
-    with tracking.stage_run(dataset, stages.TRAIN_STUDY2, f"{dataset}-study2-{model_name}", inputs, data=data,
+    with runs.stage_run(dataset, stages.TRAIN_STUDY2, f"{dataset}-study2-{model_name}", inputs, data=data,
                             model=model_name) as tracker:
         tracker.log_params({"study2": spec.model_dump(), "model": model_name, "train_images": len(images),
                             "seed": params.seed})

@@ -11,9 +11,9 @@ import optuna
 from optuna.trial import TrialState
 
 from synthset import config
-from synthset.errors import SynthsetError
+from synthset.errors import SynthsetError, without_password
 from synthset.io import write_atomically
-from synthset.tracking import flatten
+from synthset.tracking.runs import flatten
 from synthset.tuning import space, storage
 
 
@@ -26,7 +26,7 @@ def load(study_name: str, url: str) -> optuna.Study:
         return optuna.load_study(study_name=study_name, storage=store)
     except KeyError:
         names = [s.study_name for s in optuna.get_all_study_summaries(store, include_best_trial=False)]
-        raise SynthsetError(f"no study {study_name!r} in {storage.describe(url)}; it holds {names or 'none'}") from None
+        raise SynthsetError(f"no study {study_name!r} in {without_password(url)}; it holds {names or 'none'}") from None
 
 
 def chosen_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import TrialState
 
-from synthset import config, seeds, tracking
+from synthset import config, seeds
+from synthset.tracking import store as tracking_store
+from synthset.tracking import sweeps
 from synthset.config import Params
-from synthset.errors import SynthsetError
+from synthset.errors import SynthsetError, without_password
 from synthset.tuning import space, storage
 from synthset.tuning.objective import Objective, SweepData, directions, load_data
 
@@ -79,7 +81,7 @@ def load_study(params: Params, request: SweepRequest, data: SweepData, worker_in
     recorded, now = study.user_attrs.get("settings"), study_settings(params, data)
     if recorded is not None and recorded != now:
         changed = ", ".join(f"{key} {recorded.get(key)!r} -> {now[key]!r}" for key in now if recorded.get(key) != now[key])
-        raise SynthsetError(f"study {request.study!r} in {storage.describe(request.storage_url)} was run with other "
+        raise SynthsetError(f"study {request.study!r} in {without_password(request.storage_url)} was run with other "
                             f"sweep settings ({changed}); its trials would not compare with new ones. "
                             "Use another --study name, or restore those settings in params.yaml.")
     if [d.name.lower() for d in study.directions] != wanted:
@@ -102,8 +104,8 @@ def prepare(params: Params, request: SweepRequest, data: SweepData) -> optuna.St
             print(f"[sweep] the current settings are outside sweep.space ({', '.join(outside)}): no baseline trial")
         else:
             study.enqueue_trial(baseline, user_attrs={"baseline": "params.yaml"})
-    parent_id, experiment_id = tracking.open_study_run(params.dataset, request.study, {
-        "study": request.study, "storage": storage.describe(request.storage_url), "objective":
+    parent_id, experiment_id = sweeps.open_study_run(params.dataset, request.study, {
+        "study": request.study, "storage": without_password(request.storage_url), "objective":
         params.quality.selection_metric, **{f"sweep.{k}": v for k, v in params.sweep.model_dump().items()}}, data.inputs)
     study.set_user_attr("mlflow_run_id", parent_id)
     study.set_user_attr("mlflow_experiment_id", experiment_id)
@@ -175,8 +177,8 @@ class Worker:
     def _close_lost(self, trial, why: str) -> None:
         print(f"[sweep {self.label}] trial {trial.number} lost ({why}): FAIL, queued again", flush=True)
         run_id = trial.user_attrs.get("mlflow_run_id")
-        if run_id and tracking.run_status(run_id) == "RUNNING":
-            tracking.end_trial_run(run_id, "FAIL", {}, f"lost: {why}")
+        if run_id and sweeps.run_status(run_id) == "RUNNING":
+            sweeps.end_trial_run(run_id, "FAIL", {}, f"lost: {why}")
 
     def _trial(self, trial: optuna.Trial):
         self.claim.release()  # the trial exists now: others may claim theirs
@@ -198,7 +200,7 @@ class Worker:
             self.in_trial = False
 
     def _started(self, trial, values: dict) -> None:
-        run_id = tracking.start_trial_run(self.study.user_attrs["mlflow_experiment_id"],
+        run_id = sweeps.start_trial_run(self.study.user_attrs["mlflow_experiment_id"],
                                           self.study.user_attrs["mlflow_run_id"], self.request.study, trial.number,
                                           {"steps": self.params.sweep.steps, "classes": self.data.labels, **values})
         self.run_ids[trial.number] = run_id
@@ -206,7 +208,7 @@ class Worker:
 
     def _class_scored(self, trial, position: int, result) -> None:
         metric = self.objective.metric
-        tracking.log_trial_class(self.run_ids[trial.number], position, result.label, result.scores, metric, result.grid)
+        sweeps.log_trial_class(self.run_ids[trial.number], position, result.label, result.scores, metric, result.grid)
 
     def _finished(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         """Close the trial's MLflow run, update the study's, print the progress line."""
@@ -216,13 +218,13 @@ class Worker:
         values = dict(zip(self._value_names(), trial.values or []))
         values["seconds_per_step"] = trial.user_attrs.get("seconds_per_step", float("nan"))
         if trial.number in self.run_ids:
-            tracking.end_trial_run(self.run_ids.pop(trial.number), state, values, reason)
+            sweeps.end_trial_run(self.run_ids.pop(trial.number), state, values, reason)
         elapsed = time.perf_counter() - self.started.pop(trial.number, time.perf_counter())
         best = self._best(study)
         finished = sum(storage.counts_toward_total(t) and t.state != TrialState.RUNNING
                        for t in study.get_trials(deepcopy=False))
         if best is not None and len(study.directions) == 1:
-            tracking.log_study_progress(study.user_attrs["mlflow_run_id"], trial.number,
+            sweeps.log_study_progress(study.user_attrs["mlflow_run_id"], trial.number,
                                         {f"best_{self.objective.metric}": best.value},
                                         {"trial": best.number, **best.params})
         if state == "PRUNED":
@@ -261,7 +263,7 @@ class Worker:
             self.study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
         storage.queue_again(self.study, trial, self.params.sweep.retries)
         if trial.number in self.run_ids:
-            tracking.end_trial_run(self.run_ids.pop(trial.number), "FAIL", {}, "interrupted: queued again")
+            sweeps.end_trial_run(self.run_ids.pop(trial.number), "FAIL", {}, "interrupted: queued again")
         print(f"[sweep {self.label}] trial {trial.number} stopped: FAIL, queued again for the next run", flush=True)
 
 
@@ -280,7 +282,7 @@ def run_worker(params: Params, request: SweepRequest, worker_index: int, data: S
     """One worker: in a process the launcher started, or in the launcher itself (its data and study)."""
     _quiet()
     data = data or load_data(params, request.dataset)
-    tracking.connect()
+    tracking_store.connect()
     study = study or load_study(params, request, data, worker_index)
     label = f"{request.dataset}/{request.study}" + (f" w{worker_index}" if request.workers > 1 else "")
     return Worker(params, request, study, data, label).run()
@@ -296,18 +298,18 @@ def launch(params: Params, request: SweepRequest) -> int:
         print("[sweep] pruning is off: Optuna does not prune multi-objective studies (sweep.objectives="
               f"{params.sweep.objectives}); every trial runs all its classes", flush=True)
     done = sum(storage.counts_toward_total(t) for t in study.get_trials(deepcopy=False))
-    print(f"[sweep] study {request.study!r} in {storage.describe(request.storage_url)}: {done} of {request.n_trials} "
+    print(f"[sweep] study {request.study!r} in {without_password(request.storage_url)}: {done} of {request.n_trials} "
           f"trials done; {request.workers} worker(s), {len(data.labels)} classes x {params.sweep.steps} steps "
           f"per trial, objective {params.quality.selection_metric} against the holdout", flush=True)
     if request.workers == 1:
         code = run_worker(params, request, 0, data, study)
     else:
-        code = _run_processes(request)
-    tracking.close_study_run(study.user_attrs["mlflow_run_id"], interrupted=code != 0)
+        code = _launch_workers(request)
+    sweeps.close_study_run(study.user_attrs["mlflow_run_id"], interrupted=code != 0)
     return code
 
 
-def _run_processes(request: SweepRequest) -> int:
+def _launch_workers(request: SweepRequest) -> int:
     """K worker processes of this command, each on its share of the cores; signals reach all of them."""
     threads = max(1, (os.cpu_count() or 1) // request.workers)
     env = {**os.environ, "TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": "1"}

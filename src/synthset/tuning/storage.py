@@ -2,11 +2,14 @@
 
 The journal file is safe for several worker processes on one machine (Optuna's FAQ advises against
 SQLite for parallel workers). A ``postgresql://`` URL lets workers on several machines share a
-study; there Optuna's heartbeat turns a dead worker's trial into FAIL and queues it again.
+study; there Optuna's heartbeat turns a dead worker's trial into FAIL and queues it again
+(``queue_again``). Optuna's journal storage has no heartbeat: there a trial whose worker process on
+this machine is gone is found by ``lost_trials``, and queued again the same way.
 """
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import hashlib
 import os
@@ -22,11 +25,6 @@ from synthset.config import SweepParams
 from synthset.errors import SynthsetError, without_password
 
 DEFAULT_STORAGE = Path("sweeps") / "studies.journal"  # git-ignored
-
-
-def describe(url: str) -> str:
-    """The storage URL without its password, for messages and tags."""
-    return without_password(url)
 
 
 def is_journal(url: str) -> bool:
@@ -47,7 +45,7 @@ def open_storage(url: str, sweep: SweepParams | None, workers: int) -> optuna.st
         raise SynthsetError(f"storage {url}: SQLite is not safe for {workers} parallel workers (Optuna's FAQ); "
                             f"leave --storage out for the project's journal file, or use postgresql://")
     if scheme not in ("sqlite", "postgresql"):
-        raise SynthsetError(f"storage {describe(url)}: unsupported scheme {scheme!r}; use a journal file path "
+        raise SynthsetError(f"storage {without_password(url)}: unsupported scheme {scheme!r}; use a journal file path "
                             f"(the default, {DEFAULT_STORAGE}), sqlite:///FILE (one worker) or postgresql://...")
     heartbeat = {} if sweep is None else dict(
         heartbeat_interval=sweep.heartbeat_seconds, grace_period=sweep.grace_seconds,
@@ -58,7 +56,7 @@ def open_storage(url: str, sweep: SweepParams | None, workers: int) -> optuna.st
             return optuna.storages.RDBStorage(
                 url, engine_kwargs={"pool_pre_ping": True} if scheme == "postgresql" else None, **heartbeat)
     except Exception as error:  # noqa: BLE001 - driver, network and login errors all mean: unusable
-        raise SynthsetError(f"study storage {describe(url)} is unreachable: {type(error).__name__}: "
+        raise SynthsetError(f"study storage {without_password(url)} is unreachable: {type(error).__name__}: "
                             f"{str(error).strip()[:300]}") from None
 
 
@@ -145,17 +143,21 @@ def fail_and_retry(study: optuna.Study, trial, retries: int) -> bool:
     return True
 
 
+# What a queued retry keeps of the lost trial's user attributes: whether it was the baseline. Its
+# worker, MLflow run, scores and failure belong to the lost run (a retry's own failure is recorded
+# only where none is set yet).
+KEPT_ON_RETRY = ("baseline",)
+
+
 def queue_again(study: optuna.Study, trial, retries: int) -> None:
-    """Queue a trial's values to run again, unless its values already ran ``retries`` times more.
-    Like Optuna's ``RetryHeartbeatStaleTrialCallback`` (the same ``retry_history`` attribute), but
-    without the lost run's scores: only whether it was the baseline carries over."""
-    history = [*trial.system_attrs.get("retry_history", []), trial.number]
-    if len(history) > retries:
-        return
-    study.add_trial(optuna.create_trial(
-        state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
-        user_attrs={k: v for k, v in trial.user_attrs.items() if k == "baseline"},
-        system_attrs={"failed_trial": history[0], "retry_history": history}))
+    """Queue a trial's values to run again, unless its values already ran ``retries`` times more:
+    Optuna's ``RetryHeartbeatStaleTrialCallback`` (its ``failed_trial`` and ``retry_history``
+    attributes), given the trial with only the user attributes of ``KEPT_ON_RETRY``."""
+    kept = copy.deepcopy(trial)
+    kept.user_attrs = {key: value for key, value in trial.user_attrs.items() if key in KEPT_ON_RETRY}
+    with warnings.catch_warnings():  # "experimental" in Optuna 5, as the heartbeat that calls it
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=retries)(study, kept)
 
 
 def counts_toward_total(trial) -> bool:
