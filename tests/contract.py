@@ -32,7 +32,7 @@ CANNOT_CHANGE_OUTPUTS = (
     "synthset",              # the package's version
     "synthset.stages",       # the stage names, used as MLflow tags (this package's __init__ only)
     "synthset.tracking.*",   # MLflow runs, params, metrics, models, lineage: the store, never the outputs
-    "synthset.versions",     # hashes of inputs, for MLflow tags and resume keys
+    "synthset.hashes",       # hashes of inputs and settings: MLflow tags, resume keys
     "synthset.errors",       # error text
     "synthset.repro",        # `synthset repro`: runs `dvc repro`'s stages side by side
     "synthset.warm",         # the warm server that forks stage processes

@@ -12,7 +12,7 @@ from synthset.errors import SynthsetError
 from synthset.stages.generate import run as generate_dataset
 from synthset.synthetic import MANIFEST, load_synthetic, sample
 from synthset.training.gan import build_gan
-from synthset.versions import file_md5
+from synthset.hashes import file_md5
 
 CLASSES = [3, 7]  # not 0 and 1, so that a label taken for a position shows
 KEPT = [1, 2, 4]  # epoch 3 was not kept: the last (4) is not the count of checkpoints, 3 is refused

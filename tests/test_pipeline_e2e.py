@@ -209,7 +209,7 @@ def test_a_conditional_gan_goes_through_selection_generation_and_the_classifier(
 
     from synthset import paths
     from synthset.synthetic import kept_checkpoints, sample
-    from synthset.versions import dvc_md5, file_md5
+    from synthset.hashes import dvc_md5, file_md5
 
     root, env, dvc = own_copy
     raw = yaml.safe_load((root / "params.yaml").read_text())
@@ -577,7 +577,7 @@ def test_dataset_versions_list_restore_and_compare(own_copy, tmp_path):
     assert "mnist-gan-class-0" in listed[1]["runs"] and (root / "reports" / "versions.html").exists()
 
     _run(["synthset", "datasets", "checkout", first[:7], "--dataset", "mnist", "--to", str(tmp_path / "a")], root, env)
-    from synthset.versions import dvc_md5
+    from synthset.hashes import dvc_md5
 
     assert dvc_md5(tmp_path / "a") == md5_at(first)
     compared = _run(["synthset", "datasets", "compare", first[:7], second[:7], "--dataset", "mnist"], root, env)

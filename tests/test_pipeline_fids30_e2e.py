@@ -14,7 +14,7 @@ import yaml
 from conftest import TINY_FIDS30_CLASSES as FRUITS
 from conftest import TinyPipeline
 
-from synthset.versions import file_md5
+from synthset.hashes import file_md5
 
 pytestmark = pytest.mark.e2e
 SOURCES = ["real", "augmented", "synthetic", "real_plus_synthetic"]
@@ -114,7 +114,7 @@ def test_a_second_training_of_the_gans_gives_the_synthetic_sources_an_interval(p
     mean and t-interval are those of the two values, and draw 1's set is a different one."""
     from scipy import stats
 
-    from synthset.versions import dvc_md5
+    from synthset.hashes import dvc_md5
 
     root, *_ = pipeline
     seed = yaml.safe_load((root / "params.yaml").read_text())["seed"]

@@ -13,7 +13,7 @@ from synthset import config, paths
 from synthset.data.archives import save_images
 from synthset.synthetic import MANIFEST
 from synthset.models.study2 import build_study2_classifier
-from synthset.versions import file_md5
+from synthset.hashes import file_md5
 
 # Trainable weights of each model on 28x28x1 images, counted by hand from the poster's Model section:
 # linear 784*10+10; fcnn 784*256+256 + 256*10+10; cnn-4l conv 5*5*32+32, dense 12*12*32*128+128,

@@ -116,7 +116,7 @@ def test_a_dataset_is_logged_with_its_dvc_hash_and_path(project):
     import json
 
     from synthset import paths
-    from synthset.versions import dvc_md5
+    from synthset.hashes import dvc_md5
 
     path = paths.raw("mnist")
     use = lineage.DataUse("mnist-real", path, "training")

@@ -10,7 +10,7 @@ import numpy as np
 
 from synthset import paths
 from synthset.io import save_model
-from synthset.versions import dvc_md5
+from synthset.hashes import dvc_md5
 
 
 def _model():
@@ -88,7 +88,7 @@ def test_same_settings_same_gan_version(project):
 def test_git_commit_names_head_and_says_dirty_only_when_a_tracked_file_changed(tmp_path, monkeypatch):
     """The ``synthset.git_commit`` tag of every run: HEAD's hash, ``-dirty`` when a tracked file
     differs from it (an untracked file does not count), ``unknown`` outside git."""
-    from synthset.versions import git_commit
+    from synthset.hashes import git_commit
 
     monkeypatch.chdir(tmp_path)
     assert git_commit() == "unknown"

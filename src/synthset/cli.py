@@ -29,7 +29,7 @@ def fetch_mnist(args) -> None:
     mnist.fetch(directory, args.source)
     print(f"MNIST written to {directory}/ (sha256 of the source verified)")
     if not args.no_dvc:
-        from synthset.versions import track_data
+        from synthset.hashes import track_data
 
         print(track_data())
 
@@ -50,7 +50,7 @@ def fetch_fids30(args) -> None:
     print(f"FIDS30: {len(manifest)} photos of {len(spec.classes)} classes copied from {source} to "
           f"{paths.raw('fids30')}/ (sha256 of each in {fids30.MANIFEST_NAME})")
     if not args.no_dvc:
-        from synthset.versions import track_data
+        from synthset.hashes import track_data
 
         print(track_data())
 

@@ -19,7 +19,7 @@ from synthset import paths
 from synthset.data.archives import from_tanh_range, load_images, save_images
 from synthset.errors import SynthsetError
 from synthset.io import write_atomically
-from synthset.versions import file_md5
+from synthset.hashes import file_md5
 
 MANIFEST = "manifest.json"
 _CHECKPOINT = re.compile(r"generator_epoch_(\d+)\.keras$")

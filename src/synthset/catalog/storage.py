@@ -8,7 +8,7 @@ from pathlib import Path
 
 from synthset.catalog.history import SyntheticSet, open_repo
 from synthset.errors import SynthsetError
-from synthset.versions import dvc_md5
+from synthset.hashes import dvc_md5
 
 
 class Locator:

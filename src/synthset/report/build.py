@@ -14,7 +14,7 @@ from synthset.report import experiments, figures_study2, frames, pages
 from synthset.report.figures import SOURCE_NAMES
 from synthset.report.pages import Section
 from synthset.tracking.store import tracking_uri
-from synthset.versions import data_version, git_commit
+from synthset.hashes import data_version, git_commit
 
 
 def build(params_file: Path = Path("params.yaml")) -> list[Path]:

@@ -27,7 +27,7 @@ from synthset.report.figures import png_uri
 from synthset.report.pages import Context, Section, page
 from synthset.tracking.store import connect, run_url, tracking_uri
 from synthset.tuning import storage
-from synthset.versions import data_version, git_commit
+from synthset.hashes import data_version, git_commit
 
 
 def write_page(url: str) -> Path:

@@ -15,7 +15,7 @@ from synthset.io import write_atomically
 from synthset.quality import scoring
 from synthset.quality.references import feature_extractor, references
 from synthset.synthetic import load_synthetic, manifest_md5
-from synthset.versions import file_md5
+from synthset.hashes import file_md5
 
 
 def _rounded(scores: dict[str, float]) -> dict[str, float]:

@@ -19,7 +19,7 @@ from synthset.config import Params
 from synthset.imaging import image_grid, save_png
 from synthset.io import write_atomically
 from synthset.synthetic import load_synthetic, manifest_md5
-from synthset.versions import file_md5
+from synthset.hashes import file_md5
 
 AUDITOR = "cnn_5l"
 

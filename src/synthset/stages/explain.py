@@ -24,7 +24,7 @@ from synthset.io import write_atomically
 from synthset.quality.explain import METHODS, attention_maps, compare, last_conv_layer, randomised_copy, sanity_check
 from synthset.tasks.study2_files import real_test_set
 from synthset.synthetic import load_synthetic, manifest_md5
-from synthset.versions import file_md5
+from synthset.hashes import file_md5
 
 EXPLAINED = "cnn_5l"  # the poster's best classifier, whose maps are drawn on both test sets
 RANDOMISED = "_randomised"

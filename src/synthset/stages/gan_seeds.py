@@ -32,7 +32,7 @@ from synthset import paths, seeds
 from synthset.tracking import runs
 from synthset.config import Params
 from synthset.io import write_atomically
-from synthset.versions import file_md5
+from synthset.hashes import file_md5, fingerprint
 
 SOURCES = ("synthetic", "real_plus_synthetic")
 
@@ -81,7 +81,7 @@ def _draw(params: Params, dataset: str, draw: int) -> dict[str, float]:
 
     seed = seeds.gan_draw(params.seed, draw)
     drawn = params.model_copy(update={"seed": seed, "classifier": params.classifier.model_copy(update={"seeds": 1})})
-    key = runs.fingerprint(drawn.model_dump(mode="json"), {split: file_md5(paths.real_split(dataset, split))
+    key = fingerprint(drawn.model_dump(mode="json"), {split: file_md5(paths.real_split(dataset, split))
                                                                for split in ("train", "validation")})
     work = _work_dir(dataset, draw)
     state = work / "draw.json"

@@ -11,7 +11,7 @@ from synthset import paths, seeds
 from synthset.tracking import lineage
 from synthset.config import Params
 from synthset.synthetic import pooled_checkpoints, sample, write_set
-from synthset.versions import dvc_md5
+from synthset.hashes import dvc_md5
 
 
 def draw(params: Params, dataset: str, out_dir: Path, counts: dict[int, int], noise_stream: int) -> Path:

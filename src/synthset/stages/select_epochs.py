@@ -21,7 +21,7 @@ from synthset.quality.scoring import ClassReference
 from synthset.quality.selection import best_epoch, score_checkpoints
 from synthset.quality.references import feature_extractor, references
 from synthset.synthetic import kept_checkpoints
-from synthset.versions import file_md5
+from synthset.hashes import file_md5
 
 
 def run(params: Params, dataset: str) -> pd.DataFrame:

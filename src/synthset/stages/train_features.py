@@ -16,7 +16,7 @@ from synthset.models.features import FeatureExtractor
 from synthset.io import save_model, write_atomically
 from synthset.training.callbacks import EpochTimer, MetricsToTracker
 from synthset.training.features import fit_feature_network
-from synthset.versions import file_md5
+from synthset.hashes import file_md5
 
 
 def run(params: Params, dataset: str) -> dict[str, float]:

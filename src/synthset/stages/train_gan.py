@@ -21,7 +21,7 @@ from synthset import parallel, paths, seeds, stages
 from synthset.tracking import lineage, runs
 from synthset.config import GanParams, Params
 from synthset.data.archives import images_of_class
-from synthset.versions import file_md5
+from synthset.hashes import file_md5, fingerprint
 
 
 @dataclass
@@ -278,7 +278,7 @@ def gan_group(params: Params, dataset: str) -> runs.RunGroup:
     dataset, GAN settings and training split."""
     inputs = {"train": file_md5(paths.real_split(dataset, "train"))}
     settings = {"gan": params.gan.model_dump(), "image_shape": params.data.image_shape, "seed": params.seed}
-    return runs.RunGroup(f"{dataset}-gans", runs.fingerprint(settings, inputs, "gan-parent"), settings)
+    return runs.RunGroup(f"{dataset}-gans", fingerprint(settings, inputs, "gan-parent"), settings)
 
 
 def train(params: Params, dataset: str, job: Job, parent: runs.Parent | None = None) -> Attempt:
@@ -302,7 +302,7 @@ def train(params: Params, dataset: str, job: Job, parent: runs.Parent | None = N
 
     inputs = {"train": file_md5(train_file)}
     settings = {"gan": gan.model_dump(), "image_shape": params.data.image_shape, "seed": params.seed}
-    attempt = Attempt(paths.gan_work_dir(dataset, job.name), runs.fingerprint(settings, inputs, *job.key_parts()))
+    attempt = Attempt(paths.gan_work_dir(dataset, job.name), fingerprint(settings, inputs, *job.key_parts()))
     if attempt.is_done():
         print(f"[{prefix}] finished by an earlier attempt with these settings: kept", flush=True)
         return attempt

@@ -20,7 +20,7 @@ from synthset.tasks.study2_files import real_test_set, write_results
 from synthset.synthetic import load_synthetic, manifest_md5
 from synthset.training.callbacks import EpochTimer, MetricsToTracker
 from synthset.training.study2 import TestAtCheckpoints, fit_semi_discriminator, semi_targets
-from synthset.versions import file_md5
+from synthset.hashes import file_md5
 
 
 def training_set(params: Params, dataset: str, variant: str) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, str]]:

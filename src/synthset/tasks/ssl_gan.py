@@ -20,7 +20,7 @@ from synthset.models.ssl_gan import plain_copy
 from synthset.tasks.study2_files import write_results
 from synthset.training.callbacks import EpochTimer, MetricsToTracker
 from synthset.training.ssl_gan import fit_ssl_gan, labelled_subset
-from synthset.versions import file_md5
+from synthset.hashes import file_md5
 
 
 def run(params: Params, dataset: str, label_count: int) -> dict:

@@ -22,7 +22,7 @@ from synthset.config import Params
 from synthset.data.archives import class_indices, first_per_class, load_images
 from synthset.io import save_model, write_atomically
 from synthset.synthetic import load_synthetic, manifest_md5
-from synthset.versions import file_md5
+from synthset.hashes import file_md5
 
 
 def training_data(params: Params, dataset: str, source: str) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:

@@ -13,7 +13,7 @@ from synthset.tasks.study2_files import real_test_set, write_results
 from synthset.synthetic import load_synthetic, manifest_md5
 from synthset.training.callbacks import EpochTimer, MetricsToTracker
 from synthset.training.study2 import TestAtCheckpoints, fit_classifier
-from synthset.versions import file_md5
+from synthset.hashes import file_md5
 
 
 def run(params: Params, dataset: str, model_name: str) -> dict:

@@ -11,7 +11,7 @@ from synthset import paths
 from synthset.config import Params
 from synthset.data.archives import load_images, subset_per_class
 from synthset.io import write_atomically
-from synthset.versions import file_md5
+from synthset.hashes import file_md5
 
 
 def real_test_set(params: Params, dataset: str) -> tuple[np.ndarray, np.ndarray, str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from synthset import paths
 from synthset.tracking import store
-from synthset.versions import dvc_md5
+from synthset.hashes import dvc_md5
 
 # The tag a GAN run leaves on itself: the DVC hash of each class's generator output.
 OUTPUT_TAG = "synthset.output_md5.class_{label}"

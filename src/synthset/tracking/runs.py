@@ -8,8 +8,6 @@ that the stage's own process finds or creates before it starts their workers (``
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import signal
 import sys
@@ -21,16 +19,10 @@ from typing import Any, Iterator
 from synthset.errors import SynthsetError, without_password
 from synthset.tracking import store
 from synthset.tracking.lineage import DataUse, log_data_uses
-from synthset.versions import data_version, git_commit
+from synthset.hashes import data_version, git_commit
 
 _METRICS_PER_BATCH = 1000
 _PARAMS_PER_BATCH = 100
-
-
-def fingerprint(*parts: Any) -> str:
-    """A short stable hash of settings and input hashes: same inputs, same parent run."""
-    text = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def flatten(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -56,7 +56,7 @@ class SweepData:
 def load_data(params: Params, dataset: str) -> SweepData:
     """The pipeline's training split, holdout and feature network; an error says how to make them."""
     from synthset.quality.references import feature_extractor
-    from synthset.versions import file_md5
+    from synthset.hashes import file_md5
 
     if params.gan.kind not in SWEPT_KINDS:
         raise SynthsetError(f"{dataset}'s gan.kind is {params.gan.kind!r}: a sweep tunes a GAN per class, trained from "

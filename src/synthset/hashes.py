@@ -1,10 +1,13 @@
-"""Which code and which data a run used: the git commit and DVC's hashes."""
+"""Which code and which data a run used (the git commit and DVC's hashes), and the keys that
+recognise a training already done (``fingerprint``)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -64,3 +67,9 @@ def track_data(path: str = "data") -> str:
     with Repo(".") as repo:
         repo.add(path)
     return f"{path}/ recorded in {path}.dvc: {data_version(Path(f'{path}.dvc'))}"
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short stable hash of settings and input hashes: same inputs, same parent run."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
