@@ -106,7 +106,7 @@ def test_trial_0_scores_each_class_as_the_epoch_selection_scores_the_pipelines_g
     one thread count (conftest's); another thread count would change the floating-point order."""
     from synthset.stages import select_epochs
     from synthset.stages import train_gan as stage
-    from synthset.stages.scoring_inputs import feature_extractor, references
+    from synthset.quality.references import feature_extractor, references
     from synthset.training.gan import steps_per_epoch
     from synthset.tuning import objective, space
 

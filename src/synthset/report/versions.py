@@ -18,7 +18,7 @@ from synthset.io import write_atomically
 from synthset.report.figures import png_uri
 from synthset.report.pages import Context, Section, page
 from synthset.tracking.store import tracking_uri
-from synthset.versions import data_version, git_commit
+from synthset.hashes import data_version, git_commit
 
 HEADLINES = ["tstr_accuracy", "gap_pp", "fid", "recall", "label_fidelity", "cnn_5l_accuracy_synthetic_test"]
 
