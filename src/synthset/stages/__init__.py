@@ -1,9 +1,9 @@
 """The pipeline's stages: thin entry points that ``dvc.yaml`` calls through ``synthset <command>``.
 
-Each module is one stage: it loads what the stage reads (paths), calls the library (data,
-training, quality, synthetic) and writes the declared outputs and its MLflow run. The names
-below are the stages' names in ``dvc.yaml``; MLflow runs carry them as ``synthset.stage`` and the
-report finds runs by them, so all three agree.
+Each module is one stage, named as the stage in ``dvc.yaml`` and (with dashes) its command: it
+loads what the stage reads (paths), calls the library (data, training, quality, tasks) and writes
+the declared outputs and its MLflow run. The names below are the stages' names; MLflow runs carry
+them as ``synthset.stage`` and the report finds runs by them, so all agree.
 """
 
 from synthset.config import CLASSIFIER_STAGES
