@@ -211,8 +211,13 @@ def test_preflight_accepts_the_default_sqlite_store_without_creating_it(project)
     assert store.preflight().startswith("sqlite:///") and store.store_absent()
 
 
-def test_a_dataset_another_writer_created_first_is_logged_on_retry(monkeypatch):
-    """The server's unique-key race on datasets (two workers, one dataset) is retried, not fatal."""
+@pytest.mark.parametrize("violation", [
+    '(psycopg.errors.UniqueViolation) duplicate key value violates unique constraint "dataset_pk"',
+    "(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id, datasets.name, datasets.digest",
+])
+def test_a_dataset_another_writer_created_first_is_logged_on_retry(monkeypatch, violation):
+    """The store's unique-key race on datasets (two workers, one dataset), on PostgreSQL as on
+    SQLite, is retried, not fatal."""
     from mlflow.exceptions import MlflowException
 
     calls = []
@@ -221,8 +226,7 @@ def test_a_dataset_another_writer_created_first_is_logged_on_retry(monkeypatch):
         def log_inputs(self, run_id, datasets):
             calls.append(run_id)
             if len(calls) == 1:
-                raise MlflowException('(psycopg.errors.UniqueViolation) duplicate key value violates unique '
-                                      'constraint "dataset_pk"')
+                raise MlflowException(violation)
 
     class Use:
         def entity(self):

@@ -44,12 +44,16 @@ class DataUse:
         return DatasetInput(Dataset(**described), tags=[InputTag(MLFLOW_DATASET_CONTEXT, self.context)])
 
 
+# How a unique-key violation reads in MLflow's error: PostgreSQL's (psycopg) and SQLite's.
+UNIQUE_VIOLATION = ("UniqueViolation", "duplicate key", "UNIQUE constraint failed")
+
+
 def log_data_uses(run_id: str, uses: list[DataUse], attempts: int = 4) -> None:
     """Record ``uses`` on a run, also a finished one (the GAN runs learn later which set they made).
 
     MLflow's database store finds-or-creates each dataset without guarding against a concurrent
-    insert: two processes logging the same dataset at once make the second fail with a unique-key
-    violation on PostgreSQL (SQLite serializes writers, so it never shows there). The loser tries
+    insert: two processes logging the same dataset at once (the per-class GANs' workers, say) make
+    the second fail with a unique-key violation, on PostgreSQL and on SQLite alike. The loser tries
     again, and then finds the dataset the other one created.
     """
     import mlflow
@@ -62,7 +66,7 @@ def log_data_uses(run_id: str, uses: list[DataUse], attempts: int = 4) -> None:
             mlflow.MlflowClient().log_inputs(run_id, datasets=entities)
             return
         except mlflow.exceptions.MlflowException as error:
-            if "UniqueViolation" not in str(error) and "duplicate key" not in str(error) or attempt == attempts - 1:
+            if not any(text in str(error) for text in UNIQUE_VIOLATION) or attempt == attempts - 1:
                 raise
             time.sleep(0.5 * (attempt + 1))
 
