@@ -308,10 +308,7 @@ def train(params: Params, dataset: str, job: Job, parent: runs.Parent | None = N
         return attempt
     resume_id, epochs_done = attempt.start()
 
-    if job.grouped:
-        parent = parent or runs.open_group(dataset, gan_group(params, dataset))
-    else:
-        parent = None
+    parent = (parent or runs.open_group(dataset, gan_group(params, dataset))) if job.grouped else None
     with runs.stage_run(dataset, stages.TRAIN_GAN, f"{dataset}-{job.run_name}", inputs, parent=parent,
                         resume_id=resume_id, data=[lineage.real(dataset, "train", "training")],
                         label=job.run_label) as tracker:
