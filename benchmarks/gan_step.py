@@ -43,12 +43,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", nargs="+", default=list(config.SCALES), choices=config.SCALES)
-    parser.add_argument("--datasets", nargs="+", default=list(config.DATASETS), choices=config.DATASETS)
+    parser.add_argument("--datasets", nargs="+", help="datasets of params.yaml (default: those of `datasets`)")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, help="TensorFlow's intra- and inter-op threads (default: all cores)")
     parser.add_argument("--params", default=str(config.PARAMS_FILE))
     args = parser.parse_args(argv)
+    args.datasets = args.datasets or config.load(args.params).datasets
     if args.threads:
         import tensorflow as tf
 

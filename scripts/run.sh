@@ -8,6 +8,6 @@ source .venv/bin/activate
 [ -d .git ] || git init -q
 [ -d .dvc ] || dvc init -q
 [ -f data/mnist/train_images.npy ] || synthset fetch-mnist
-synthset fetch-fids30
+synthset fetch-images
 synthset repro "$@"  # `dvc repro` with independent stages side by side, every stage started warm
 dvc push             # every output into the DVC remote (.dvc/config), so `synthset datasets checkout` can restore this version

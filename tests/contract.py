@@ -8,9 +8,9 @@
   declare;
 - outputs: every out, metric and plot path must be one that a function of ``paths`` produces.
 
-Two kinds of module are not a stage's dependency: those in ``CANNOT_CHANGE_OUTPUTS`` (their edits
-must re-run nothing), and, for a stage run for one dataset, the other datasets' modules (the registry
-serves each dataset its own). A package ``__init__`` that holds only a docstring is not code.
+Modules in ``CANNOT_CHANGE_OUTPUTS`` are not a stage's dependency (their edits must re-run
+nothing), nor is a package ``__init__`` that holds only a docstring. A stage that declares the
+whole ``params.yaml`` (``params: [params.yaml: ]``) covers every setting.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ CANNOT_CHANGE_OUTPUTS = (
     "synthset.hashes",       # hashes of inputs and settings: MLflow tags, resume keys
     "synthset.errors",       # error text
 )
-DATASET_MODULES = "synthset.datasets."
+WHOLE_FILE = "*"  # a params dependency on every key of params.yaml
 
 
 def module_file(name: str, src: Path = SRC) -> Path | None:
@@ -107,7 +107,7 @@ def settings_read(modules: set[str], cmd: str, src: Path = SRC) -> set[str]:
     ``datasets``."""
     from synthset import cli, config
 
-    known = {*config.SECTIONS, *config.DATASETS, *SETTINGS_KEYS, "data", "data_of"}
+    known = {*config.SECTIONS, *SETTINGS_KEYS, "data", "data_of", "data_specs"}
     trees = [ast.parse(module_file(name, src).read_text()) for name in modules if name != "synthset.cli"]
     trees += [ast.parse(inspect.getsource(function).strip()) for function in (parse_command(cmd).run, cli._params)]
     read = set()
@@ -119,8 +119,9 @@ def settings_read(modules: set[str], cmd: str, src: Path = SRC) -> set[str]:
     return read
 
 
-def required_params(read: set[str], datasets: list[str], scale: str) -> set[str]:
-    """The params.yaml keys a stage reading ``read`` for ``datasets`` at ``scale`` must declare."""
+def required_params(read: set[str], datasets: list[str], scale: str, defined: list[str]) -> set[str]:
+    """The params.yaml keys a stage reading ``read`` for ``datasets`` at ``scale`` must declare
+    (``defined``: every dataset params.yaml has a block for)."""
     from synthset import config
 
     required = {key for key in read if key in SETTINGS_KEYS}
@@ -128,10 +129,8 @@ def required_params(read: set[str], datasets: list[str], scale: str) -> set[str]
         for attr in read:
             if attr == "data":
                 required |= set(config.places("data", dataset, scale))
-            elif attr == "data_of":
-                required |= {key for d in config.DATASETS for key in config.places("data", d, scale)}
-            elif attr in config.DATASETS:
-                required |= set(config.places("data", attr, scale))
+            elif attr in ("data_of", "data_specs"):
+                required |= {key for d in defined for key in config.places("data", d, scale)}
             elif attr in config.SECTIONS and attr in config.sections_of(dataset):
                 required |= set(config.places(attr, dataset, scale))
     return required
@@ -143,7 +142,7 @@ def covered(path: str, declared: list[str]) -> bool:
 
 
 def key_covered(key: str, declared: list[str]) -> bool:
-    return any(key == d or key.startswith(d + ".") for d in declared)
+    return any(key == d or key.startswith(d + ".") or d == WHOLE_FILE for d in declared)
 
 
 def producible_paths(params_file: Path = PROJECT / "params.yaml") -> set[str]:
@@ -154,8 +153,8 @@ def producible_paths(params_file: Path = PROJECT / "params.yaml") -> set[str]:
     project = config.load(params_file)
     study2 = config.load(params_file, dataset=config.STUDY2_DATASETS[0]).study2
     domains = {
-        "dataset": list(config.DATASETS),
-        "label": sorted({label for d in config.DATASETS for label in project.data_of(d).labels}),
+        "dataset": list(project.data_specs),
+        "label": sorted({label for spec in project.data_specs.values() for label in spec.labels}),
         "source": list(config.SOURCES),
         "split": ["train", "holdout", "validation"],
         "name": [*config.STUDY2_MODELS, *map(paths.semi_name, config.SEMI_VARIANTS),
@@ -215,48 +214,40 @@ def docstring_only(path: Path) -> bool:
 
 def code_dependencies(cmd: str, src: Path = SRC) -> list[str]:
     """The module files (relative to the project) a stage running ``cmd`` must declare."""
-    args = parse_command(cmd)
-    dataset = getattr(args, "dataset", None)
     wanted = []
     for name in command_modules(cmd, src):
         path = module_file(name, src)
         if cannot_change_outputs(name) or (path.name == "__init__.py" and docstring_only(path)):
             continue
-        if dataset and name.startswith(DATASET_MODULES) and name.split(".")[2] != "registry" \
-                and name != DATASET_MODULES + dataset:
-            continue  # another dataset's module: the registry serves this stage its own
         wanted.append(str(path.relative_to(src.parent)))
     return sorted(wanted)
 
 
-def needless(deps: list[str], dataset: str | None, src: Path = SRC) -> list[str]:
-    """The module files ``deps`` cover that the stage must not depend on: those that cannot change
-    outputs and, for a stage of one dataset, another dataset's module."""
+def needless(deps: list[str], src: Path = SRC) -> list[str]:
+    """The module files ``deps`` cover that the stage must not depend on: those that cannot change outputs."""
     found = []
     for path in sorted((src / "synthset").rglob("*.py")):
         relative = str(path.relative_to(src.parent))
         if "__pycache__" in relative or not covered(relative, deps):
             continue
         name = ".".join(path.relative_to(src).with_suffix("").parts).removesuffix(".__init__")
-        other_dataset = (dataset is not None and name.startswith(DATASET_MODULES)
-                         and name not in (DATASET_MODULES + dataset, DATASET_MODULES + "registry"))
-        if cannot_change_outputs(name) or other_dataset:
+        if cannot_change_outputs(name):
             found.append(relative)
     return found
 
 
 def check_stage(name: str, cmd: str, deps: list[str], params: list[str], outputs: list[str], scale: str,
-                datasets: list[str], producible: set[str], src: Path = SRC) -> StageReport:
+                datasets: list[str], producible: set[str], src: Path = SRC, defined: list[str] | None = None) -> StageReport:
     """What ``dvc.yaml`` lacks for one stage, given its resolved command, deps, params and outputs."""
     modules = command_modules(cmd, src)
     files = code_dependencies(cmd, src)
     args = parse_command(cmd)
     for_datasets = [args.dataset] if getattr(args, "dataset", None) else list(datasets)
-    required = required_params(settings_read(modules, cmd, src), for_datasets, scale)
+    required = required_params(settings_read(modules, cmd, src), for_datasets, scale, defined or list(datasets))
     return StageReport(
         name,
         missing_modules=[f for f in files if not covered(f, deps)],
-        needless_modules=needless(deps, getattr(args, "dataset", None), src),
+        needless_modules=needless(deps, src),
         missing_params=sorted(key for key in required if not key_covered(key, params)),
         unknown_outputs=sorted(path for path in outputs if path not in producible),
     )
@@ -274,7 +265,7 @@ def pipeline_stages(project: Path = PROJECT):
             deps, params = [], []
             for dep in stage.deps:
                 if type(dep).__name__ == "ParamsDependency":
-                    params += list(dep.params)
+                    params += list(dep.params) or [WHOLE_FILE]
                 else:
                     deps.append(dep.def_path)
             yield stage.addressing, stage.cmd, deps, params, [out.def_path for out in stage.outs]

@@ -13,10 +13,23 @@ def _error(raw, scale=None, dataset="mnist") -> str:
 
 def test_every_scale_of_the_project_params_is_valid(params_raw):
     for scale in config.SCALES:
-        for dataset in config.DATASETS:
+        for dataset in config.dataset_names(params_raw):
             params = config.resolve(params_raw, scale=scale, dataset=dataset)
             generator = params.gan.generator
-            assert generator.base_size * 2 ** len(generator.filters) == params.data.image_shape[0]
+            assert config.base_size(params.data.image_shape[0], len(generator.filters)) >= 2
+
+
+@pytest.mark.parametrize("filters, side, fits", [([8, 4], 28, True), ([8, 4], 64, True), ([8, 4, 2], 28, False),
+                                                 ([8, 4, 2], 32, True), ([8], 3, False), ([8, 4, 2, 2, 2], 64, True)])
+def test_a_generator_is_built_for_the_resolution_or_refused_naming_the_setting(params_raw, filters, side, fits):
+    """The up-samplings follow from the image side: 28 = 7 x 2 x 2, 32 = 4 x 2 x 2 x 2; 28 with three is refused."""
+    params_raw["scales"]["default"]["mnist"]["gan"]["generator"]["filters"] = filters
+    params_raw["mnist"]["data"]["image_shape"] = [side, side, 1]
+    if fits:
+        assert config.resolve(params_raw, dataset="mnist").data.image_shape[0] == side
+    else:
+        message = _error(params_raw)
+        assert "gan.generator.filters" in message and f"{len(filters)} up-samplings cannot make mnist's" in message
 
 
 # --- a value set in each place is the value that runs --------------------------------------------
@@ -25,7 +38,7 @@ def test_every_scale_of_the_project_params_is_valid(params_raw):
 def test_a_shared_value_runs_for_every_dataset_and_scale(params_raw):
     params_raw["gan"]["latent_dim"] = 64
     for scale in config.SCALES:
-        for dataset in config.DATASETS:
+        for dataset in config.dataset_names(params_raw):
             assert config.resolve(params_raw, scale=scale, dataset=dataset).gan.latent_dim == 64
 
 
@@ -62,10 +75,10 @@ def test_a_shared_value_that_a_dataset_also_sets_is_refused_naming_both(params_r
 
 def test_a_dataset_value_that_a_scale_also_sets_is_refused_on_every_load(params_raw):
     """Caught for the paper scale while loading the default one: before any work."""
-    params_raw["scales"]["paper"]["fids30"]["gan"]["generator"]["base_size"] = 8
+    params_raw["scales"]["paper"]["fids30"]["gan"]["generator"]["dropout"] = 0.1
     message = _error(params_raw, scale="default", dataset="mnist")
-    assert "`fids30.gan.generator.base_size` (16)" in message
-    assert "`scales.paper.fids30.gan.generator.base_size` (8)" in message and "scale 'paper'" in message
+    assert "`fids30.gan.generator.dropout` (0.4)" in message
+    assert "`scales.paper.fids30.gan.generator.dropout` (0.1)" in message and "scale 'paper'" in message
 
 
 def test_a_mapping_set_over_a_value_is_refused(params_raw):
@@ -82,7 +95,7 @@ def test_places_name_every_key_a_section_comes_from(params_raw):
     assert config.places("data", "fids30", "default") == ["fids30.data", "scales.default.fids30.data"]
     assert config.places("study2", "fids30", "default") == ["study2"]  # FIDS30 runs no study 2 stage
     for scale in config.SCALES:  # every place exists in params.yaml, so dvc.yaml can declare it
-        for dataset in config.DATASETS:
+        for dataset in config.dataset_names(params_raw):
             for section in ("data", *config.sections_of(dataset)):
                 for place in config.places(section, dataset, scale):
                     node = params_raw
@@ -115,7 +128,7 @@ def test_bad_value_names_the_place_that_set_it(params_raw):
     message = _error(params_raw)
     assert "scale 'tiny'" in message and "gan.epochs" in message and "set at scales.tiny.fids30.gan.epochs" in message
     params_raw["scales"]["tiny"]["fids30"]["gan"]["epochs"] = 2
-    params_raw["fids30"]["gan"]["generatr"] = {"base_size": 3}
+    params_raw["fids30"]["gan"]["generatr"] = {"dropout": 3}
     message = _error(params_raw)
     assert "gan.generatr" in message and "Extra inputs are not permitted" in message and "set at fids30.gan.generatr" in message
 

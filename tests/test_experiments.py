@@ -12,6 +12,13 @@ import yaml
 from conftest import PROJECT
 
 
+
+def _params_of() -> dict:
+    """Each dataset's settings from the project's params.yaml (the report reads titles and papers there)."""
+    from synthset import config
+
+    return {dataset: config.load(dataset=dataset) for dataset in ("mnist", "fids30")}
+
 def git(*args: str) -> str:
     return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], check=True,
                           capture_output=True, text=True).stdout.strip()
@@ -65,7 +72,7 @@ def test_an_experiment_keeps_its_overrides_commit_and_only_the_datasets_it_chang
     git("checkout", "--", "params.yaml", "metrics/mnist/study1.json")  # back to the default run
     git("add", "metrics/experiments")
     git("commit", "-qm", "the experiment's record")  # HEAD moves on; the default run's numbers do not
-    rows = dashboards.experiment_rows(["mnist", "fids30"])
+    rows = dashboards.experiment_rows(["mnist", "fids30"], _params_of())
     assert list(rows["question"]) == [
         "MNIST, experiment mnist-conditional: CNN trained on synthetic only, real validation accuracy (gap to real, points)"]
     row = rows.iloc[0]
@@ -89,7 +96,7 @@ def test_a_record_made_before_the_default_run_changed_is_marked_stale(repo):
 
     [record] = experiments.load_all()
     assert experiments.stale(record, "mnist")
-    rows = dashboards.experiment_rows(["mnist", "fids30"])
+    rows = dashboards.experiment_rows(["mnist", "fids30"], _params_of())
     assert len(rows) == 1 and f"experiment mnist-conditional, stale (recorded at {recorded_at}):" in rows.iloc[0]["question"]
     assert "this run: 0.961" in rows.iloc[0]["reference"]
 
@@ -114,7 +121,7 @@ def test_an_override_outside_params_yaml_is_named():
     from synthset.errors import SynthsetError
     from synthset.report.experiments import changed_datasets
 
-    with pytest.raises(SynthsetError, match="override lr.rate: not a setting of params.yaml"):
+    with pytest.raises(SynthsetError, match="override lr.rate: neither a shared setting of params.yaml nor one of a dataset the experiment ran"):
         changed_datasets({"lr.rate": {"old": 1, "new": 2}}, ["mnist"])
 
 
@@ -141,7 +148,7 @@ def test_the_conditional_gan_record_shows_mnist_only_and_stale(monkeypatch):
     [record] = [e for e in experiments.load_all() if e.name == "mnist-conditional"]
     assert record.datasets == ["mnist"] and record.short_commit == "50860c4"
     assert record.overrides["mnist.gan.kind"].new == "conditional"
-    rows = dashboards.experiment_rows(["mnist", "fids30"])
+    rows = dashboards.experiment_rows(["mnist", "fids30"], _params_of())
     [row] = rows[rows["question"].str.contains("mnist-conditional")].itertuples()
     assert row.question.startswith("MNIST, experiment mnist-conditional, stale (recorded at 50860c4): ")
     assert row.ours == "0.957 ± 0.001 (2.1)"

@@ -32,7 +32,7 @@ def _fake_generators(params, labels, built: Path):
         path.parent.mkdir(parents=True)
         saved = built / f"{settings}-{label}.keras"
         if not saved.exists():
-            build_gan(params.gan, params.mnist.image_shape, seed=label).generator.save(saved)
+            build_gan(params.gan, params.data_of("mnist").image_shape, seed=label).generator.save(saved)
         shutil.copy(saved, path)
     choice = {"metric": "fid", "classes": {str(label): {"epoch": 1, "fid": 1.0} for label in labels}}
     paths.epoch_choice("mnist").parent.mkdir(parents=True, exist_ok=True)
@@ -41,9 +41,9 @@ def _fake_generators(params, labels, built: Path):
 
 def test_generation_writes_uint8_archives_and_a_manifest(project, built):
     params = config.load(dataset="mnist")
-    _fake_generators(params, params.mnist.classes, built)
+    _fake_generators(params, params.data_of("mnist").classes, built)
     generate_dataset(params, "mnist")
-    images, labels = load_synthetic(paths.synthetic_dir("mnist"), params.mnist.classes)
+    images, labels = load_synthetic(paths.synthetic_dir("mnist"), params.data_of("mnist").classes)
     count = params.generate.images_per_class
     assert images.dtype == np.uint8 and images.shape == (10 * count, 28, 28, 1)
     assert np.bincount(labels).tolist() == [count] * 10
@@ -53,7 +53,7 @@ def test_generation_writes_uint8_archives_and_a_manifest(project, built):
 
 def test_failed_generation_leaves_no_dataset_under_the_final_name(project, built):
     params = config.load(dataset="mnist")
-    _fake_generators(params, params.mnist.classes[:5], built)  # classes 5-9 have no generator
+    _fake_generators(params, params.data_of("mnist").classes[:5], built)  # classes 5-9 have no generator
     with pytest.raises(SynthsetError, match="no generator checkpoints"):
         generate_dataset(params, "mnist")
     assert not paths.synthetic_dir("mnist").exists()
@@ -62,21 +62,21 @@ def test_failed_generation_leaves_no_dataset_under_the_final_name(project, built
 
 def test_incomplete_or_altered_dataset_is_refused(project, built):
     params = config.load(dataset="mnist")
-    _fake_generators(params, params.mnist.classes, built)
+    _fake_generators(params, params.data_of("mnist").classes, built)
     generate_dataset(params, "mnist")
     archive = paths.synthetic_archive(paths.synthetic_dir("mnist"), 4)
     archive.write_bytes(archive.read_bytes()[:-10])
     with pytest.raises(SynthsetError, match="class_4.npz: missing or changed"):
-        load_synthetic(paths.synthetic_dir("mnist"), params.mnist.classes)
+        load_synthetic(paths.synthetic_dir("mnist"), params.data_of("mnist").classes)
     (paths.synthetic_dir("mnist") / "manifest.json").unlink()
     with pytest.raises(SynthsetError, match="incomplete"):
-        load_synthetic(paths.synthetic_dir("mnist"), params.mnist.classes)
+        load_synthetic(paths.synthetic_dir("mnist"), params.data_of("mnist").classes)
 
 
 def test_generation_uses_the_selected_epoch_of_each_class(project, built):
     params = config.load(dataset="mnist")
-    _fake_generators(params, params.mnist.classes, built)
-    later = build_gan(params.gan, params.mnist.image_shape, seed=99).generator
+    _fake_generators(params, params.data_of("mnist").classes, built)
+    later = build_gan(params.gan, params.data_of("mnist").image_shape, seed=99).generator
     later.save(paths.generator_checkpoint(paths.gan_dir("mnist", 4), 2))
     choice = json.loads(paths.epoch_choice("mnist").read_text())
     choice["classes"]["4"]["epoch"] = 2
@@ -96,18 +96,18 @@ def test_synthetic_test_set_matches_the_real_test_set_class_by_class(project, bu
     images = np.zeros((len(labels), 28, 28, 1), np.uint8)
     paths.real_split("mnist", "validation").parent.mkdir(parents=True)
     save_images(paths.real_split("mnist", "validation"), images, labels)
-    _fake_generators(params, params.mnist.classes, built)
+    _fake_generators(params, params.data_of("mnist").classes, built)
 
     directory = generate_test_set(params, "mnist")
     manifest = json.loads((directory / MANIFEST).read_text())
-    expected = {str(c): 2 if c == 5 else 3 for c in params.mnist.classes}
+    expected = {str(c): 2 if c == 5 else 3 for c in params.data_of("mnist").classes}
     assert manifest["images_per_class"] == expected
     assert sorted(p.name for p in directory.iterdir()) == sorted(
-        [paths.synthetic_archive(directory, c).name for c in params.mnist.classes] + [MANIFEST])
+        [paths.synthetic_archive(directory, c).name for c in params.data_of("mnist").classes] + [MANIFEST])
     _, real_labels, _ = real_test_set(params, "mnist")
     _, synthetic_labels = load_images(paths.synthetic_archive(directory, 5))
     assert len(synthetic_labels) == (real_labels == 5).sum() == 2
-    assert np.bincount(load_synthetic(directory, params.mnist.classes)[1]).tolist() == \
+    assert np.bincount(load_synthetic(directory, params.data_of("mnist").classes)[1]).tolist() == \
         np.bincount(real_labels).tolist()
 
 
@@ -115,9 +115,9 @@ def test_the_mixed_source_takes_its_own_share_of_the_generated_images(project, b
     """classifier.synthetic_per_class caps the generated part of each source on its own; unset,
     train_images_per_class caps every part."""
     params = config.load(dataset="mnist")
-    _fake_generators(params, params.mnist.classes, built)
+    _fake_generators(params, params.data_of("mnist").classes, built)
     generate_dataset(params, "mnist")
-    real_labels = np.repeat(params.mnist.classes, 5)
+    real_labels = np.repeat(params.data_of("mnist").classes, 5)
     paths.real_split("mnist", "train").parent.mkdir(parents=True, exist_ok=True)
     save_images(paths.real_split("mnist", "train"), np.zeros((len(real_labels), 28, 28, 1), np.uint8), real_labels)
     generated = params.generate.images_per_class

@@ -34,7 +34,7 @@ def _kept_generators(params):
         for epoch in KEPT:
             path = paths.generator_checkpoint(paths.gan_dir("mnist", label), epoch)
             path.parent.mkdir(parents=True, exist_ok=True)
-            build_gan(params.gan, params.mnist.image_shape, seed=100 * label + epoch).generator.save(path)
+            build_gan(params.gan, params.data_of("mnist").image_shape, seed=100 * label + epoch).generator.save(path)
     choice = {"metric": "fid", "classes": {str(label): {"epoch": 1, "fid": 1.0} for label in CLASSES}}
     paths.epoch_choice("mnist").parent.mkdir(parents=True, exist_ok=True)
     paths.epoch_choice("mnist").write_text(json.dumps(choice))

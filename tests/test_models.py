@@ -12,22 +12,22 @@ def test_gan_shapes_at_every_scale(params_raw, scale):
     from synthset import config
 
     params = config.resolve(params_raw, scale=scale, dataset="mnist")
-    gan = build_gan(params.gan, params.mnist.image_shape, seed=0)
+    gan = build_gan(params.gan, params.data_of("mnist").image_shape, seed=0)
     images = gan.generator(np.zeros((3, params.gan.latent_dim), "float32"))
     assert tuple(images.shape) == (3, 28, 28, 1)
     assert tuple(gan.discriminator(images).shape) == (3, 1)
 
 
 def test_generator_output_is_tanh_bounded():
-    generator = build_generator(latent_dim=10, image_shape=(16, 16, 3), base_size=4, base_filters=8, filters=[8, 4],
+    generator = build_generator(latent_dim=10, image_shape=(16, 16, 3), base_filters=8, filters=[8, 4],
                                 kernel_size=3, dropout=0.4, bn_momentum=0.9)
     images = keras.ops.convert_to_numpy(generator(np.random.default_rng(0).normal(size=(5, 10)) * 100))
     assert images.shape == (5, 16, 16, 3) and np.abs(images).max() <= 1.0
 
 
 def test_generator_refuses_sizes_that_do_not_reach_the_image():
-    with pytest.raises(ValueError, match="base_size \\* 2\\*\\*len\\(filters\\)"):
-        build_generator(latent_dim=10, image_shape=(28, 28, 1), base_size=8, base_filters=8, filters=[8, 4],
+    with pytest.raises(ValueError, match="3 up-sampling\\(s\\) \\(filters \\[8, 4, 2\\]\\) cannot make 28x28"):
+        build_generator(latent_dim=10, image_shape=(28, 28, 1), base_filters=8, filters=[8, 4, 2],
                         kernel_size=3, dropout=0.0, bn_momentum=0.9)
 
 

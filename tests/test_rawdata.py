@@ -37,7 +37,7 @@ def test_fids30_not_imported_names_the_command_and_the_source(project):
         check_data.run(params)
     message = str(error.value)
     assert "nothing was run" in message and "apples, limes" in message
-    assert "synthset fetch-fids30" in message and str(source) in message
+    assert "synthset fetch-images" in message and str(source) in message
     assert "mnist" not in message.split("nothing was run")[1].split("scripts/run.sh")[0]  # MNIST is there
     assert not (project / "artifacts" / "raw_data.json").exists()
 
@@ -67,5 +67,5 @@ def test_dvc_repro_with_mnist_fetched_and_fids30_not_stops_before_any_work(tmp_p
     result = subprocess.run([*dvc, "repro"], cwd=root, env=env, capture_output=True, text=True)
     assert result.returncode != 0
     assert "raw data missing for 1 dataset(s)" in result.stderr and "fids30" in result.stderr
-    assert "synthset fetch-fids30" in result.stderr
+    assert "synthset fetch-images" in result.stderr
     assert not (root / "artifacts" / "mnist").exists()  # no prepare stage ran

@@ -55,7 +55,7 @@ def test_each_cell_is_read_from_its_metrics_file(metrics_copy):
     (metrics_copy / "metrics" / "study2_on_synth.json").write_text(json.dumps(
         {"linear_softmax": 0.1, "fcnn": 0.2, "cnn_4l": 0.3, "cnn_5l": 0.4}))
 
-    lines = results_markdown(metrics_copy, ["mnist", "fids30"]).splitlines()
+    lines = results_markdown(metrics_copy, {"mnist": "MNIST", "fids30": "FIDS30"}).splitlines()
 
     assert lines[0] == "| study 1 | MNIST | FIDS30 |"
     assert next(line for line in lines if line.startswith("| CNN on synthetic |")).split(" | ")[1] == "0.500"
@@ -66,7 +66,7 @@ def test_each_cell_is_read_from_its_metrics_file(metrics_copy):
 def test_a_dataset_left_out_of_datasets_is_left_out(metrics_copy):
     shutil.rmtree(metrics_copy / "metrics" / "mnist")
     (metrics_copy / "metrics" / "study2_on_real.json").unlink()
-    table = results_markdown(metrics_copy, ["fids30"])
+    table = results_markdown(metrics_copy, {"fids30": "FIDS30"})
     assert table.splitlines()[0] == "| study 1 | FIDS30 |"
     assert "study 2" not in table  # the poster's study is MNIST's
 

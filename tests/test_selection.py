@@ -47,11 +47,11 @@ def planted(project):
     prepare(params, "mnist")
     train_feature_network(params, "mnist")
     images, labels = load_images(paths.real_split("mnist", "train"))
-    for label in params.mnist.classes:
+    for label in params.data_of("mnist").classes:
         gan_dir = paths.gan_dir("mnist", label)
         (gan_dir / "checkpoints").mkdir(parents=True)
         generators = [
-            build_gan(params.gan, params.mnist.image_shape, seed=label).generator,
+            build_gan(params.gan, params.data_of("mnist").image_shape, seed=label).generator,
             image_drawer(images[labels == label], params.gan.latent_dim, seed=label),
             image_drawer(255 - images[labels == label], params.gan.latent_dim, seed=label),
         ]

@@ -33,7 +33,7 @@ export TF_FORCE_GPU_ALLOW_GROWTH=true  # the stages' worker processes share the 
 [ -d .git ] || git init -q
 [ -d .dvc ] || dvc init -q
 [ -f data/mnist/train_images.npy ] || synthset fetch-mnist
-synthset fetch-fids30
+synthset fetch-images
 
 command=(dvc exp run --name "${name}" -S "scale=${scale}" "$@")
 started="$(date +%s)"

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from synthset.config import DATASETS, STUDY2_DATASETS
+from synthset.config import STUDY2_DATASETS
 from synthset.errors import SynthsetError
 
 
@@ -34,22 +34,29 @@ def fetch_mnist(args) -> None:
         print(track_data())
 
 
-def fetch_fids30(args) -> None:
+def fetch_images(args) -> None:
     from synthset import paths
-    from synthset.datasets import fids30
+    from synthset.datasets import image_folder
 
     project = _params(args)
-    if "fids30" not in project.datasets:
-        print(f"FIDS30 is not in `datasets` ({project.datasets}) in {args.params}: nothing to fetch")
-        return
-    spec, source = project.fids30, Path(project.fids30.source)
-    try:
-        manifest = fids30.import_source(source, spec.classes, paths.raw("fids30"))
-    except SynthsetError as error:
-        raise SynthsetError(f"{error}\nTo run MNIST only, remove fids30 from `datasets` in {args.params}.") from None
-    print(f"FIDS30: {len(manifest)} photos of {len(spec.classes)} classes copied from {source} to "
-          f"{paths.raw('fids30')}/ (sha256 of each in {fids30.MANIFEST_NAME})")
-    if not args.no_dvc:
+    folders = [d for d in project.datasets if project.data_of(d).kind == "image_folder"]
+    for dataset in args.datasets:
+        if dataset not in project.data_specs or project.data_of(dataset).kind != "image_folder":
+            raise SynthsetError(f"{dataset}: not an image-folder dataset of {args.params} "
+                                f"(those: {[d for d, s in project.data_specs.items() if s.kind == 'image_folder']})")
+    for dataset in args.datasets or folders:
+        spec = project.data_of(dataset)
+        try:
+            manifest = image_folder.import_source(spec, dataset, paths.raw(dataset))
+        except SynthsetError as error:
+            others = [d for d in project.datasets if d != dataset]
+            raise SynthsetError(f"{error}\nTo run without it, remove {dataset} from `datasets` in {args.params}"
+                                + (f" (leaving {', '.join(others)})." if others else ".")) from None
+        print(f"{dataset}: {len(manifest)} images of {len(spec.classes)} classes copied from {spec.source} to "
+              f"{paths.raw(dataset)}/ (sha256 of each in {image_folder.MANIFEST_NAME})")
+    if not folders and not args.datasets:
+        print(f"no image-folder dataset in `datasets` ({project.datasets}) of {args.params}: nothing to copy")
+    elif not args.no_dvc:
         from synthset.hashes import track_data
 
         print(track_data())
@@ -278,7 +285,8 @@ def datasets_compare(args) -> None:
 def results(args) -> None:
     from synthset.report.headline import results_markdown
 
-    print(results_markdown(Path("."), _params(args).datasets), end="")
+    project = _params(args)
+    print(results_markdown(Path("."), {d: project.data_of(d).title for d in project.datasets}), end="")
 
 
 def services_up(args) -> None:
@@ -321,17 +329,19 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--no-dvc", action="store_true", help="do not record data/ with `dvc add`")
     command.set_defaults(run=fetch_mnist)
 
-    command = commands.add_parser("fetch-fids30", help="copy FIDS30's selected classes from fids30.data.source to data/fids30")
+    command = commands.add_parser("fetch-images", help="copy each image-folder dataset's classes from its data.source "
+                                  "to data/<dataset> (FIDS30's too)")
+    command.add_argument("datasets", nargs="*", help="which (default: every image-folder dataset of `datasets`)")
     command.add_argument("--no-dvc", action="store_true", help="do not record data/ with `dvc add`")
-    command.set_defaults(run=fetch_fids30)
+    command.set_defaults(run=fetch_images)
 
     commands.add_parser("check-params", help="validate params.yaml and exit").set_defaults(run=check_params)
     commands.add_parser("check-data", help="check every dataset of `datasets` is in data/ (the pipeline's first stage)"
                         ).set_defaults(run=check_data)
 
-    def dataset_command(name: str, run, help: str, datasets=DATASETS) -> argparse.ArgumentParser:
+    def dataset_command(name: str, run, help: str, datasets=None) -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=help)
-        command.add_argument("dataset", choices=datasets)
+        command.add_argument("dataset", choices=datasets, help="a dataset of params.yaml")
         command.set_defaults(run=run)
         return command
 

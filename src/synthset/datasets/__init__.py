@@ -1,7 +1,7 @@
-"""The datasets: one module per dataset behind one small interface.
+"""The kinds of dataset behind one small interface: ``mnist`` and ``image_folder``.
 
-A dataset module provides ``raw_data_problem(spec, folder, params_file)`` (what ``data/<name>``
-lacks and how to get it, or None) and ``split(spec, seed, folder)`` (train / holdout / validation
-arrays and a record of the split). ``registry`` serves them by name, so that a stage run for one
-dataset reads (and, in ``dvc.yaml``, depends on) that dataset's module only.
+A kind's module provides ``raw_data_problem(spec, folder, params_file, dataset)`` (what
+``data/<dataset>`` lacks and how to get it, or None) and ``split(spec, seed, folder, dataset)``
+(train / holdout / validation arrays and a record of the split). ``registry`` serves them by the
+``kind`` of a dataset's data settings, so a new dataset is a block of ``params.yaml``, not code.
 """

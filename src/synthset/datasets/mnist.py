@@ -140,7 +140,7 @@ def load(directory: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def raw_data_problem(params: MnistParams, folder: Path, params_file: str) -> str | None:
+def raw_data_problem(params: MnistParams, folder: Path, params_file: str, dataset: str) -> str | None:
     """What ``folder`` lacks and how to get it; None when every file is there."""
     missing = [name for name in FILES if not (folder / name).is_file()]
     if missing:
@@ -148,7 +148,8 @@ def raw_data_problem(params: MnistParams, folder: Path, params_file: str) -> str
     return None
 
 
-def split(params: MnistParams, seed: int, raw_dir: Path) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict]:
+def split(params: MnistParams, seed: int, raw_dir: Path,
+          dataset: str) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict]:
     """Train / holdout / validation from the standard 60,000 / 10,000 split.
 
     ``seed`` is unused: the split is MNIST's own order. The validation set is the MNIST test set:
@@ -165,7 +166,7 @@ def split(params: MnistParams, seed: int, raw_dir: Path) -> tuple[dict[str, tupl
         indices = np.flatnonzero(train_labels == label)
         if params.holdout_per_class >= len(indices):
             raise SynthsetError(
-                f"mnist.holdout_per_class={params.holdout_per_class} leaves no training images for class {label} "
+                f"{dataset}.data.holdout_per_class={params.holdout_per_class} leaves no training images for class {label} "
                 f"(it has {len(indices)})"
             )
         holdout[indices[len(indices) - params.holdout_per_class :]] = True

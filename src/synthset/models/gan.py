@@ -12,7 +12,6 @@ def build_generator(
     *,
     latent_dim: int,
     image_shape: tuple[int, int, int],
-    base_size: int,
     base_filters: int,
     filters: list[int],
     kernel_size: int,
@@ -22,11 +21,17 @@ def build_generator(
 ) -> keras.Model:
     """Noise -> Dense+ReLU -> reshape -> BN, dropout -> (up-sample, conv, BN, ReLU) per width -> tanh image.
 
-    With ``num_classes``, a class-conditional generator (Mirza and Osindero 2014): the one-hot
+    Each width of ``filters`` doubles the side, so the first feature map is the image side halved
+    ``len(filters)`` times: the resolution decides the reshape, not a setting. With ``num_classes``, a class-conditional generator (Mirza and Osindero 2014): the one-hot
     class is a second input, joined to the noise before the first layer.
     """
     noise = keras.Input(shape=(latent_dim,), name="noise")
     inputs = [noise]
+    base_size, remainder = divmod(image_shape[0], 2 ** len(filters))
+    if remainder or base_size < 2 or image_shape[0] != image_shape[1]:
+        raise ValueError(f"a generator with {len(filters)} up-sampling(s) (filters {filters}) cannot make "
+                         f"{image_shape[0]}x{image_shape[1]} images: the side must be square and 2**{len(filters)} "
+                         "times a whole number of at least 2")
     x = noise
     if num_classes:
         one_hot = keras.Input(shape=(num_classes,), name="class_one_hot")
@@ -42,11 +47,6 @@ def build_generator(
         x = layers.BatchNormalization(momentum=bn_momentum)(x)
         x = layers.ReLU()(x)
     x = layers.Conv2D(image_shape[-1], kernel_size, padding="same", activation="tanh")(x)
-    if tuple(x.shape[1:]) != tuple(image_shape):
-        raise ValueError(
-            f"generator makes images of shape {tuple(x.shape[1:])}, not {tuple(image_shape)}: "
-            f"base_size * 2**len(filters) must equal the image size"
-        )
     return keras.Model(inputs if num_classes else noise, x, name="generator")
 
 

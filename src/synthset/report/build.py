@@ -34,10 +34,10 @@ def build(params_file: Path = Path("params.yaml")) -> list[Path]:
     return pages.write(written)
 
 
-def _per_dataset(datasets: list[str], title: str, build_one) -> list[Section]:
+def _per_dataset(datasets: list[str], params_of: dict[str, Params], title: str, build_one) -> list[Section]:
     out = []
     for dataset in datasets:
-        made = boards.guarded(f"{boards.title(dataset)}: {title}", lambda: build_one(dataset))
+        made = boards.guarded(f"{boards.title(params_of[dataset])}: {title}", lambda: build_one(dataset))
         out += made if isinstance(made, list) else [made]
     return out
 
@@ -48,17 +48,17 @@ def _sections(datasets: list[str], params_of: dict[str, Params], runs: dict[str,
         Section("Study 2", "", missing=f"none of {list(config.STUDY2_DATASETS)} is in `datasets`: study 2 runs on those")]
     summary = _summary(datasets, params_of, runs)
     return {
-        "index": [boards.guarded("Validation accuracy by training source", lambda: _overview(datasets, runs)), summary[0]],
+        "index": [boards.guarded("Validation accuracy by training source", lambda: _overview(datasets, params_of, runs)), summary[0]],
         "summary": summary,
-        "gan": _per_dataset(datasets, "GAN training", lambda d: boards.gan_section(d, params_of[d], runs[d])),
-        "samples": _per_dataset(datasets, "samples", lambda d: boards.samples_sections(d, params_of[d], runs[d])),
-        "classifiers": _per_dataset(datasets, "classifiers", lambda d: boards.classifier_section(d, params_of[d], runs[d])),
-        "quality": _per_dataset(datasets, "quality", lambda d: boards.quality_sections(d, params_of[d], runs[d])),
+        "gan": _per_dataset(datasets, params_of, "GAN training", lambda d: boards.gan_section(d, params_of[d], runs[d])),
+        "samples": _per_dataset(datasets, params_of, "samples", lambda d: boards.samples_sections(d, params_of[d], runs[d])),
+        "classifiers": _per_dataset(datasets, params_of, "classifiers", lambda d: boards.classifier_section(d, params_of[d], runs[d])),
+        "quality": _per_dataset(datasets, params_of, "quality", lambda d: boards.quality_sections(d, params_of[d], runs[d])),
         "study2": study2,
     }
 
 
-def _overview(datasets: list[str], runs: dict[str, pd.DataFrame]) -> Section:
+def _overview(datasets: list[str], params_of: dict[str, Params], runs: dict[str, pd.DataFrame]) -> Section:
     """Study 1's final validation accuracy per source and dataset: the first thing to look at."""
     import plotly.graph_objects as go
 
@@ -66,7 +66,7 @@ def _overview(datasets: list[str], runs: dict[str, pd.DataFrame]) -> Section:
     for dataset in datasets:
         final = frames.classifier_final(dataset)
         accuracy = final[final["metric"] == "val_accuracy"]
-        figure.add_trace(go.Bar(x=accuracy["source"].map(SOURCE_NAMES), y=accuracy["mean"], name=boards.title(dataset),
+        figure.add_trace(go.Bar(x=accuracy["source"].map(SOURCE_NAMES), y=accuracy["mean"], name=boards.title(params_of[dataset]),
                                 error_y={"type": "data", "array": accuracy["std"]}))
     figure.update_layout(barmode="group", height=380, yaxis={"title": "real validation accuracy", "range": [0, 1]})
     selected = pd.concat([frames.classifier_runs(runs[d], d) for d in datasets])
@@ -77,7 +77,7 @@ def _overview(datasets: list[str], runs: dict[str, pd.DataFrame]) -> Section:
 
 def _summary(datasets: list[str], params_of: dict[str, Params], runs: dict[str, pd.DataFrame]) -> list[Section]:
     def table() -> Section:
-        rows = pd.concat([boards.summary_rows(datasets, params_of), boards.experiment_rows(datasets)], ignore_index=True)
+        rows = pd.concat([boards.summary_rows(datasets, params_of), boards.experiment_rows(datasets, params_of)], ignore_index=True)
         for dataset in [d for d in datasets if d in config.STUDY2_DATASETS]:
             rows = pd.concat([rows, boards.study2_summary_rows(params_of[dataset])], ignore_index=True)
         selected = pd.concat([frames.latest_runs(runs[d], d, stage) for d in datasets
@@ -91,9 +91,9 @@ def _summary(datasets: list[str], params_of: dict[str, Params], runs: dict[str, 
 
     sections = [boards.guarded("How real is our synthetic data?", table)]
     for dataset in datasets:
-        sections.append(boards.guarded(f"{boards.title(dataset)}: synthetic against real, whole set", lambda d=dataset: Section(
-            f"{boards.title(d)}: synthetic against real, whole set",
+        sections.append(boards.guarded(f"{boards.title(params_of[dataset])}: synthetic against real, whole set", lambda d=dataset: Section(
+            f"{boards.title(params_of[d])}: synthetic against real, whole set",
             "The bounded quality metrics of the whole synthetic set beside their floor (two real samples).",
-            figures_study2.summary_bars(frames.quality(d, boards.class_names(params_of[d])), boards.title(d)),
+            figures_study2.summary_bars(frames.quality(d, boards.class_names(params_of[d])), boards.title(params_of[d])),
             frames.provenance(frames.latest_runs(runs[d], d, stages.ASSESS)), [str(paths.quality_metrics(d))])))
     return sections

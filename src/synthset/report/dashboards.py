@@ -15,11 +15,14 @@ from synthset.errors import SynthsetError
 from synthset.report import experiments, figures, figures_study2, frames, papers
 from synthset.report.pages import Section
 
-TITLES = {"mnist": "MNIST", "fids30": "FIDS30"}  # a dataset without one is shown by its name
+def title(params: Params) -> str:
+    """The dataset's name on the pages (its ``data.title``)."""
+    return params.data.title
 
 
-def title(dataset: str) -> str:
-    return TITLES.get(dataset, dataset)
+def paper(params: Params) -> str | None:
+    """Whose published numbers stand beside the dataset's (its ``data.paper``): the papers' MNIST or FIDS30."""
+    return params.data.paper
 
 
 def class_names(params: Params) -> dict[int, str]:
@@ -42,11 +45,11 @@ def gan_section(dataset: str, params: Params, runs: pd.DataFrame) -> Section:
     names = class_names(params)
     curves = frames.gan_curves(dataset, params.data.labels, names)
     choice = frames.epoch_choice(dataset, names)
-    paper = papers.GAN_NOTE.get(dataset) or _paper_line(papers.GAN.get(dataset, []))
-    return Section(f"{title(dataset)}: GAN training per class",
+    paper = papers.GAN_NOTE.get(paper(params)) or _paper_line(papers.GAN.get(paper(params), []))
+    return Section(f"{title(params)}: GAN training per class",
                    f"Per-step values of each class's GAN (its history.csv); buttons switch raw values and exponential "
                    f"smoothing; dotted: the paper's stated levels. Dashed: the last step of the epoch chosen by {choice['metric'].iloc[0]}. {paper}",
-                   figures.gan_training(curves, choice, papers.GAN_LEVELS.get(dataset, [])), frames.provenance(frames.latest_runs(runs, dataset, stages.TRAIN_GAN, "label")),
+                   figures.gan_training(curves, choice, papers.GAN_LEVELS.get(paper(params), [])), frames.provenance(frames.latest_runs(runs, dataset, stages.TRAIN_GAN, "label")),
                    [str(paths.epoch_choice(dataset)), str(paths.gan_history_of(dataset, params.data.labels[0]).parent.parent) + "/*/history.csv"])
 
 
@@ -58,14 +61,14 @@ def samples_sections(dataset: str, params: Params, runs: pd.DataFrame) -> list[S
     gan_runs = frames.provenance(frames.latest_runs(runs, dataset, stages.TRAIN_GAN, "label"))
     sources = [f"artifacts/{dataset}/gan/*/samples/epoch_*.png", str(paths.real_split(dataset, "train")), str(paths.epoch_choice(dataset))]
     chosen_text = "Each class's generator at its chosen epoch (fixed noise), above real training images of the class."
-    if dataset in papers.CHOSEN_EPOCH:
-        epochs, where = papers.CHOSEN_EPOCH[dataset]
+    if paper(params) in papers.CHOSEN_EPOCH:
+        epochs, where = papers.CHOSEN_EPOCH[paper(params)]
         chosen_text += " Paper Table 1 chose by eye, of 1,000 epochs: " + ", ".join(
             f"{k} {v}" for k, v in epochs.items()) + f" ({where})."
     return [
-        Section(f"{title(dataset)}: samples at the chosen epoch", chosen_text,
+        Section(f"{title(params)}: samples at the chosen epoch", chosen_text,
                 figures.samples_at_chosen_epoch(grids, choice, real), gan_runs, sources),
-        Section(f"{title(dataset)}: one class across epochs",
+        Section(f"{title(params)}: one class across epochs",
                 "The same noise at every kept epoch, real images last; the menu picks the class.",
                 figures.samples_across_epochs(grids, real), gan_runs, sources),
     ]
@@ -74,11 +77,11 @@ def samples_sections(dataset: str, params: Params, runs: pd.DataFrame) -> list[S
 def classifier_section(dataset: str, params: Params, runs: pd.DataFrame) -> Section:
     curves = frames.classifier_curves(dataset)
     seeds = int(curves["seeds"].max())
-    return Section(f"{title(dataset)}: CNN per training source",
+    return Section(f"{title(params)}: CNN per training source",
                    f"Mean over {seeds} seed(s), band ± 1 std; crosses: the paper's stated values; validated on real images never used for training or "
-                   f"selection. {_paper_line(papers.CLASSIFIER.get(dataset, []))} "
-                   f"Paper's scale: {papers.SCALE.get(dataset, 'not run in the paper')}.",
-                   figures.classifier_curves(curves, papers.CLASSIFIER_POINTS.get(dataset, [])),
+                   f"selection. {_paper_line(papers.CLASSIFIER.get(paper(params), []))} "
+                   f"Paper's scale: {papers.SCALE.get(paper(params), 'not run in the paper')}.",
+                   figures.classifier_curves(curves, papers.CLASSIFIER_POINTS.get(paper(params), [])),
                    frames.provenance(frames.classifier_runs(runs, dataset)),
                    [str(paths.classifier_history(dataset, s)) for s in SOURCES])
 
@@ -103,13 +106,13 @@ def quality_sections(dataset: str, params: Params, runs: pd.DataFrame) -> list[S
     choice = frames.epoch_choice(dataset, names)
     per_image = quality["images_per_class"].iloc[0]
     return [
-        Section(f"{title(dataset)}: quality of the synthetic set per class",
+        Section(f"{title(params)}: quality of the synthetic set per class",
                 f"Synthetic against real images ({per_image} per class); the black tick is the floor, the same metric "
                 "between two real samples: what a perfect generator would score. Lower is better for fid, kid and "
                 f"near_copy_share, higher for the others. {_reference_note(params)} The papers judged quality by eye only.",
                 figures.quality_per_class(quality), frames.provenance(frames.latest_runs(runs, dataset, stages.ASSESS)),
                 [str(paths.quality_metrics(dataset))]),
-        Section(f"{title(dataset)}: quality against generator epoch",
+        Section(f"{title(params)}: quality against generator epoch",
                 f"Every kept generator scored with every metric (menu); dotted: the floor; star: the epoch chosen by "
                 f"{choice['metric'].iloc[0]}.",
                 figures.quality_against_epoch(by_epoch, choice), frames.provenance(frames.latest_runs(runs, dataset, stages.SELECT_EPOCHS)),
@@ -178,20 +181,20 @@ def _gan_budget(dataset: str, params: Params) -> str:
     shared = f"{gan.shared_epochs} on every class's images, then " if gan.kind == "shared_then_per_class" else ""
     beside = f" ({mixed} of them beside the real ones)" if mixed is not None else ""
     return (f"Ours: {shared}{gan.epochs} GAN epochs per class at batch {gan.batch_size}; "
-            f"{params.generate.images_per_class:,} generated images per class{beside}; the paper's: {papers.SCALE[dataset]}")
+            f"{params.generate.images_per_class:,} generated images per class{beside}; the paper's: {papers.SCALE.get(paper(params), 'not run')}")
 
 
 def summary_rows(datasets: list[str], params_of: dict[str, Params]) -> pd.DataFrame:
     """The numbers that answer "how real is our synthetic data?", each with its reference."""
     rows = []
     for dataset in datasets:
-        name = title(dataset)
+        name = title(params_of[dataset])
         final = frames.classifier_final(dataset).set_index(["source", "metric"])
         acc = lambda source: f"{final.at[(source, 'val_accuracy'), 'mean']:.3f} ± {final.at[(source, 'val_accuracy'), 'std']:.3f}"  # noqa: E731
         gap = 100 * (final.at[("real", "val_accuracy"), "mean"] - final.at[("synthetic", "val_accuracy"), "mean"])
         rows.append((f"{name}: CNN trained on synthetic only, real validation accuracy", acc("synthetic"),
                      f"trained on real: {acc('real')}", "ours, real images"))
-        kind, value, where = papers.SYNTHETIC_HEADLINE.get(dataset, ("gap", "not run in the paper", ""))
+        kind, value, where = papers.SYNTHETIC_HEADLINE.get(paper(params_of[dataset]), ("gap", "not run in the paper", ""))
         where = f"{where}. {_gan_budget(dataset, params_of[dataset])}" if where else where
         if kind == "gap":
             rows.append((f"{name}: gap real - synthetic (points)", f"{gap:.1f}", value, where))
@@ -228,7 +231,7 @@ def summary_rows(datasets: list[str], params_of: dict[str, Params]) -> pd.DataFr
     return pd.DataFrame(rows, columns=["question", "ours", "reference", "source"])
 
 
-def experiment_rows(datasets: list[str]) -> pd.DataFrame:
+def experiment_rows(datasets: list[str], params_of: dict[str, Params]) -> pd.DataFrame:
     """Each recorded experiment (``report.experiments``) beside the default run, a row for each dataset
     it changed: its synthetic-only accuracy and gap, the default's, its overrides and commit; "stale"
     when the default run's numbers are no longer those it ran beside (``experiments.stale``)."""
@@ -241,10 +244,10 @@ def experiment_rows(datasets: list[str]) -> pd.DataFrame:
             final = frames.classifier_final(dataset).set_index(["source", "metric"])
             ours = final.at[("synthetic", "val_accuracy"), "mean"]
             gap = 100 * (final.at[("real", "val_accuracy"), "mean"] - ours)
-            kind, value, where = papers.SYNTHETIC_HEADLINE.get(dataset, ("", "not run in the paper", ""))
+            kind, value, where = papers.SYNTHETIC_HEADLINE.get(paper(params_of[dataset]), ("", "not run in the paper", ""))
             paper_gap = f"paper: {value}" + (f" ({where})" if where else "")
             stale = f", stale (recorded at {experiment.short_commit})" if experiments.stale(experiment, dataset) else ""
-            rows.append((f"{title(dataset)}, experiment {experiment.name}{stale}: CNN trained on synthetic only, real "
+            rows.append((f"{title(params_of[dataset])}, experiment {experiment.name}{stale}: CNN trained on synthetic only, real "
                          f"validation accuracy (gap to real, points)",
                          f"{theirs['val_accuracy_synthetic']:.3f} ± {theirs['val_accuracy_synthetic_std']:.3f} "
                          f"({theirs['synthetic_gap_pp']:.1f})",

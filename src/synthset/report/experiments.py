@@ -26,7 +26,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from synthset import config, paths
-from synthset.config import DatasetName
 from synthset.errors import SynthsetError
 from synthset.io import write_atomically
 
@@ -58,8 +57,8 @@ class Experiment(BaseModel):
     wall_seconds: float | None
     commit: str = Field(pattern=r"^[0-9a-f]{40}$")  # the commit `dvc exp run` ran on (its baseline)
     overrides: dict[str, Change]  # none: the commit's settings, run again (on another machine, say)
-    datasets: list[DatasetName] = Field(min_length=1)  # those the overrides change
-    metrics: dict[DatasetName, dict[str, dict[str, Any]]]
+    datasets: list[str] = Field(min_length=1)  # those the overrides change
+    metrics: dict[str, dict[str, dict[str, Any]]]
 
     @model_validator(mode="after")
     def _numbers_of_the_changed_datasets_only(self):
@@ -113,9 +112,9 @@ def changed_datasets(overrides: Mapping[str, Mapping[str, object]], datasets: Se
     changed: set[str] = set()
     for key, change in overrides.items():
         parts = key.split(".")
-        if parts[0] in config.DATASETS:
+        if parts[0] in datasets:
             changed.add(parts[0])
-        elif parts[0] == "scales" and len(parts) > 2 and parts[2] in config.DATASETS:
+        elif parts[0] == "scales" and len(parts) > 2 and parts[2] in datasets:
             changed.add(parts[2])
         elif parts[0] == "scales" or parts[0] in READ_BY_EVERY_DATASET:
             changed.update(datasets)
@@ -124,7 +123,8 @@ def changed_datasets(overrides: Mapping[str, Mapping[str, object]], datasets: Se
         elif parts[0] == "datasets":
             changed.update(set(_as_list(change.get("new"))) - set(_as_list(change.get("old"))))
         else:
-            raise SynthsetError(f"override {key}: not a setting of params.yaml; cannot tell which datasets it changes")
+            raise SynthsetError(f"override {key}: neither a shared setting of params.yaml nor one of a dataset the "
+                               f"experiment ran ({', '.join(datasets)}); cannot tell which datasets it changes")
     return [dataset for dataset in datasets if dataset in changed]
 
 

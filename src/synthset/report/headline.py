@@ -7,13 +7,12 @@ the metrics files hold and nothing else; ``synthset results`` prints it.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from synthset import paths
 from synthset.config import SOURCES, STUDY2_DATASETS
 from synthset.errors import SynthsetError
-from synthset.report.dashboards import title
 from synthset.report.figures import SOURCE_NAMES
 from synthset.report.papers import POSTER_MODEL_NAMES, POSTER_TABLE
 
@@ -57,13 +56,14 @@ def _row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def study1_table(root: Path, datasets: Sequence[str]) -> list[str]:
+def study1_table(root: Path, titles: Mapping[str, str]) -> list[str]:
     """A column per dataset: the CNN's real validation accuracy per training source (mean ± std over
     classifier seeds), the gap between real and synthetic, and the synthetic set's quality beside
-    its real-vs-real floor."""
+    its real-vs-real floor. ``titles``: dataset -> its name in the header."""
+    datasets = list(titles)
     study1 = [_entry(root, paths.study1_metrics(dataset), "study1", dataset) for dataset in datasets]
     quality = [_entry(root, paths.quality_metrics(dataset), "quality", dataset) for dataset in datasets]
-    lines = [_row(["study 1", *(title(dataset) for dataset in datasets)]), _row(["---"] * (len(datasets) + 1))]
+    lines = [_row(["study 1", *titles.values()]), _row(["---"] * (len(datasets) + 1))]
     for source in SOURCES:
         lines.append(_row([f"CNN on {SOURCE_NAMES[source]}", *(_accuracy(record, source, where) for record, where in study1)]))
     lines.append(_row(["gap real - synthetic (points)",
@@ -94,9 +94,10 @@ def study2_table(root: Path) -> list[str]:
     return lines
 
 
-def results_markdown(root: Path, datasets: Sequence[str]) -> str:
-    """Study 1's table for ``datasets`` and, when one of them is study 2's, the poster's classifiers."""
-    lines = study1_table(root, datasets)
-    if any(dataset in STUDY2_DATASETS for dataset in datasets):
+def results_markdown(root: Path, titles: Mapping[str, str]) -> str:
+    """Study 1's table for the datasets of ``titles`` (dataset -> its name) and, when one of them is
+    study 2's, the poster's classifiers."""
+    lines = study1_table(root, titles)
+    if any(dataset in STUDY2_DATASETS for dataset in titles):
         lines += ["", *study2_table(root)]
     return "\n".join(lines) + "\n"

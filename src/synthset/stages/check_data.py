@@ -1,6 +1,6 @@
 """Stage ``check_data``: whether every dataset of ``datasets`` is in ``data/``, before any work.
 
-Raw data is fetched outside the pipeline (``synthset fetch-mnist``, ``synthset fetch-fids30``; both
+Raw data is fetched outside the pipeline (``synthset fetch-mnist``, ``synthset fetch-images``; both
 run by ``scripts/run.sh``) because ``data.dvc``, not a stage, versions ``data/``. Every stage
 depends on this check, so a dataset that was never fetched (FIDS30 is in the default ``datasets``)
 stops ``dvc repro`` before anything trains, with the command that fetches it, instead of failing
@@ -22,7 +22,8 @@ from synthset.io import write_atomically
 def run(project: Project, params_file: str = "params.yaml") -> dict:
     """Raise naming every dataset that is missing and how to get it; else write and return the record."""
     found = {dataset: problem for dataset in project.datasets
-             if (problem := module(dataset).raw_data_problem(project.data_of(dataset), paths.raw(dataset), params_file))}
+             if (problem := module(project.data_of(dataset).kind).raw_data_problem(
+                 project.data_of(dataset), paths.raw(dataset), params_file, dataset))}
     if found:
         lines = "\n".join(f"  {dataset}: {problem}" for dataset, problem in found.items())
         raise SynthsetError(f"raw data missing for {len(found)} dataset(s) of `datasets`; nothing was run:\n{lines}\n"

@@ -14,7 +14,7 @@ from synthset.io import write_atomically
 def run(params: Params, dataset: str) -> dict[str, int]:
     """Write ``dataset``'s three splits and a record of what is in each, as one directory that
     appears whole or not at all; returns the image counts."""
-    splits, record = module(dataset).split(params.data, params.seed, paths.raw(dataset))
+    splits, record = module(params.data.kind).split(params.data, params.seed, paths.raw(dataset), dataset)
     per_class = {name: {params.data.class_names[i]: int((labels == label).sum()) for i, label in enumerate(params.data.labels)}
                  for name, (_, labels) in splits.items()}
     with write_atomically(paths.real_dir(dataset)) as partial:

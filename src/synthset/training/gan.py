@@ -48,7 +48,7 @@ def build_networks(gan: GanParams, image_shape: tuple[int, int, int],
     ValueError names a shape the models cannot make."""
     g, d = gan.generator, gan.discriminator
     generator = build_generator(
-        latent_dim=gan.latent_dim, image_shape=image_shape, base_size=g.base_size, base_filters=g.base_filters,
+        latent_dim=gan.latent_dim, image_shape=image_shape, base_filters=g.base_filters,
         filters=g.filters, kernel_size=g.kernel_size, dropout=g.dropout, bn_momentum=g.bn_momentum,
         num_classes=num_classes,
     )

@@ -62,7 +62,8 @@ def overrides(study: optuna.Study, trial: optuna.trial.FrozenTrial, params_file:
 
 
 def _shared(place: str) -> bool:
-    return not place.startswith(("scales.", *(f"{d}." for d in config.DATASETS)))
+    """A place of a shared section (``gan.adam.beta_2``), not a dataset's or a scale's."""
+    return place.split(".")[0] in config.SECTIONS
 
 
 def show(study_name: str, url: str, params_file: Path, number: int | None = None, apply: bool = False) -> str:
