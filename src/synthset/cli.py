@@ -244,6 +244,14 @@ def sweep_report(args) -> None:
     print(f"[sweep-report] {write_page(args.storage or str(storage.DEFAULT_STORAGE))}")
 
 
+def datasets_add(args) -> None:
+    from synthset.catalog import add
+
+    classes = [name.strip() for name in args.classes.split(",")] if args.classes else None
+    print(add.run(args.params, args.name, args.source, classes, args.image_size, args.channels, args.gan_minutes,
+                  args.dry_run, track=not args.no_dvc))
+
+
 def datasets_list(args) -> None:
     from synthset.catalog.listing import runs_view, table, terminal_view
 
@@ -392,8 +400,22 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument("--storage", default=_storage_default(), help=STORAGE_HELP)
     command.set_defaults(run=sweep_report)
 
-    datasets = commands.add_parser("datasets", help="versions of the synthetic datasets: list, checkout, compare"
-                                   ).add_subparsers(dest="action", required=True)
+    datasets = commands.add_parser("datasets", help="your own images as a dataset (add); versions of the synthetic "
+                                   "datasets: list, checkout, compare").add_subparsers(dest="action", required=True)
+    command = datasets.add_parser("add", help="a folder, zip or CSV of labelled images as a dataset: inspects it, writes "
+                                  "its settings into params.yaml (chosen from the images, each with why) and imports it "
+                                  "into data/NAME; run again, it says what changed in the source and imports it again")
+    command.add_argument("name", help="the dataset's name: lower-case letters, digits and _")
+    command.add_argument("source", type=Path, help="a folder or zip with one sub-folder per class, or a CSV of path,label")
+    command.add_argument("--classes", help="comma-separated classes to use (default: every class folder, sorted)")
+    command.add_argument("--image-size", type=int, help="the side the images are resized to (default: 32 or 64 by "
+                         "their sizes)")
+    command.add_argument("--channels", type=int, choices=(1, 3), help="1 greyscale, 3 RGB (default: by their modes)")
+    command.add_argument("--gan-minutes", type=float, default=5.0, help="GAN training time on 2 CPU cores the steps "
+                         "are sized to (default: 5)")
+    command.add_argument("--dry-run", action="store_true", help="print what it would write; change nothing")
+    command.add_argument("--no-dvc", action="store_true", help="do not record data/ with `dvc add`")
+    command.set_defaults(run=datasets_add)
     command = datasets.add_parser("list", help="every version of each synthetic dataset in git history and DVC experiments")
     command.add_argument("dataset", nargs="?", help="one set (e.g. mnist-synthetic, mnist-synthetic-test) or dataset")
     command.add_argument("--json", action="store_true", help="every column, as JSON records, for scripts")
