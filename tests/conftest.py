@@ -220,7 +220,7 @@ def _build_tiny_pipeline(root: Path) -> TinyPipeline:
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     env, dvc = TinyPipeline.environment(root)
     init_repository(root, env, dvc)
-    log = run_command(["synthset", "fetch-fids30"], root, env)  # copies into data/fids30, then `dvc add data`
+    log = run_command(["synthset", "fetch-images"], root, env)  # copies into data/fids30, then `dvc add data`
     commit = commit_all(root, env, "tiny project")
     # The README's way: `synthset repro`, every stage forked from its warm server.
     log += run_command(["synthset", "repro"], root, env)

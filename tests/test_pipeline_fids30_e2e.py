@@ -1,5 +1,5 @@
 """FIDS30's half of study 1, read from the session's tiny pipeline (conftest.tiny_pipeline): `synthset
-fetch-fids30` of a tiny FIDS30-like download, then `synthset repro`."""
+fetch-images` of a tiny FIDS30-like download, then `synthset repro`."""
 
 import json
 import subprocess
@@ -166,7 +166,7 @@ def test_missing_source_stops_before_any_work_and_says_how_to_get_fids30(pipelin
     raw = yaml.safe_load((root / "params.yaml").read_text())
     raw["fids30"]["data"]["source"] = str(tmp_path / "nowhere")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    result = subprocess.run(["synthset", "fetch-fids30", "--no-dvc"], cwd=tmp_path, env=env, capture_output=True,
+    result = subprocess.run(["synthset", "fetch-images", "--no-dvc"], cwd=tmp_path, env=env, capture_output=True,
                             text=True)
     assert result.returncode == 2
     assert f"{tmp_path / 'nowhere'}" in result.stderr and "vicos.si" in result.stderr.lower()

@@ -45,10 +45,10 @@ def gan_section(dataset: str, params: Params, runs: pd.DataFrame) -> Section:
     names = class_names(params)
     curves = frames.gan_curves(dataset, params.data.labels, names)
     choice = frames.epoch_choice(dataset, names)
-    paper = papers.GAN_NOTE.get(paper(params)) or _paper_line(papers.GAN.get(paper(params), []))
+    published = papers.GAN_NOTE.get(paper(params)) or _paper_line(papers.GAN.get(paper(params), []))
     return Section(f"{title(params)}: GAN training per class",
                    f"Per-step values of each class's GAN (its history.csv); buttons switch raw values and exponential "
-                   f"smoothing; dotted: the paper's stated levels. Dashed: the last step of the epoch chosen by {choice['metric'].iloc[0]}. {paper}",
+                   f"smoothing; dotted: the paper's stated levels. Dashed: the last step of the epoch chosen by {choice['metric'].iloc[0]}. {published}",
                    figures.gan_training(curves, choice, papers.GAN_LEVELS.get(paper(params), [])), frames.provenance(frames.latest_runs(runs, dataset, stages.TRAIN_GAN, "label")),
                    [str(paths.epoch_choice(dataset)), str(paths.gan_history_of(dataset, params.data.labels[0]).parent.parent) + "/*/history.csv"])
 

@@ -209,7 +209,7 @@ def semi_table() -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["variant", "epoch"], ignore_index=True)
 
 
-def ssl_gan(label_counts: list[int], dataset: str = "mnist") -> pd.DataFrame:
+def ssl_gan(label_counts: list[int], dataset: str) -> pd.DataFrame:
     """The complete semi-supervised GAN's test accuracy per epoch and label count (labels, epoch, test_accuracy)."""
     frames = [pd.read_csv(_require(paths.study2_history(dataset, paths.ssl_gan_name(count)),
                                    f"the semi-supervised GAN with {count} labels")).assign(labels=count)
@@ -217,7 +217,7 @@ def ssl_gan(label_counts: list[int], dataset: str = "mnist") -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[["labels", "epoch", "test_accuracy"]]
 
 
-def attention_similarity(dataset: str = "mnist") -> pd.DataFrame:
+def attention_similarity(dataset: str) -> pd.DataFrame:
     """How alike two CNNs' maps are, overall: images, method, pair, rank_correlation, top_iou."""
     summary = _json(paths.attention_summary(dataset), "the attention comparison")["similarity"]
     frame = pd.json_normalize([{"method": method, "images": images.removesuffix("_images"), "pair": pair, **values}
@@ -226,14 +226,14 @@ def attention_similarity(dataset: str = "mnist") -> pd.DataFrame:
     return frame
 
 
-def attention_grids(dataset: str = "mnist") -> list[Path]:
+def attention_grids(dataset: str) -> list[Path]:
     grids = sorted(paths.attention_dir(dataset).glob("*.png"))
     if not grids:
         raise MissingInput(f"{paths.attention_dir(dataset)}: no attention grids; run `dvc repro` first")
     return grids
 
 
-def label_audit(dataset: str = "mnist") -> dict:
+def label_audit(dataset: str) -> dict:
     return _json(paths.label_audit_summary(dataset), "the label audit")
 
 
