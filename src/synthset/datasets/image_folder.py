@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Literal, NamedTuple
 
@@ -97,6 +98,21 @@ def _hint(hint: str | None, dataset: str, key: str = "source") -> str:
     return f": {hint} and set {_where(dataset, key)} in params.yaml to it" if hint else ""
 
 
+class _ZipMembers:
+    """Reads a zip's members on demand. A ``Listing``'s readers are called after ``list_source``
+    has returned, so the archive is opened again on the first read and kept open for the others
+    (closed with this object): opening it per file would parse its whole directory each time."""
+
+    def __init__(self, source: Path):
+        self.source = source
+        self.archive: zipfile.ZipFile | None = None
+
+    def read(self, info: zipfile.ZipInfo) -> bytes:
+        if self.archive is None:
+            self.archive = zipfile.ZipFile(self.source)
+        return self.archive.read(info)
+
+
 @contextmanager
 def _open_source(source: Path, dataset: str, hint: str | None,
                  key: str = "source") -> Iterator[tuple[dict[str, Callable[[], bytes]], set[str]]]:
@@ -115,12 +131,9 @@ def _open_source(source: Path, dataset: str, hint: str | None,
                             f"({error}){_hint(hint, dataset, key)}") from None
     with archive:
         entries = {info.filename.replace("\\", "/").rstrip("/"): info for info in archive.infolist()}
-
-        def reader(info: zipfile.ZipInfo) -> Callable[[], bytes]:
-            return lambda: archive.read(info)
-
-        yield ({name: reader(info) for name, info in entries.items() if not info.is_dir()},
-               {name for name, info in entries.items() if info.is_dir()})
+    members = _ZipMembers(source)
+    yield ({name: partial(members.read, info) for name, info in entries.items() if not info.is_dir()},
+           {name for name, info in entries.items() if info.is_dir()})
 
 
 def _visible_folders(names: list[str], folders: set[str]) -> set[str]:
