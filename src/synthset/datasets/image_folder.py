@@ -74,9 +74,15 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def natural_key(name: str) -> list:
-    """Sort ``2.jpg`` before ``10.jpg``: digit runs compare as numbers, the rest case-insensitively."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)] + [name]
+def natural_key(name: str) -> tuple[list, str]:
+    """Sort ``2.jpg`` before ``10.jpg``: digit runs compare as numbers, the rest case-insensitively.
+
+    ``re.split`` puts the digit runs at the odd positions, so a number is only ever compared with a
+    number (``isdigit`` would also take ``²``, which ``int`` refuses); the name itself, kept apart
+    from the parts, breaks ties without meeting a number (``b.png`` against ``b.png2.png``).
+    """
+    parts = re.split(r"(\d+)", name)
+    return [int(part) if index % 2 else part.lower() for index, part in enumerate(parts)], name
 
 
 def hidden(path: str) -> bool:
