@@ -322,10 +322,15 @@ def _resample_box(width: int, height: int, method: Method) -> tuple[int, int, in
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
-    """CMYK, greyscale, palette and 16-bit images to RGB; transparent pixels become white, not their hidden colour."""
+    """CMYK, greyscale, palette and 16-bit images to RGB; transparent pixels become white, not their hidden colour.
+
+    A 16-bit mode (``I;16``: 16-bit PNGs and TIFFs) is scaled from 65535 whatever its pixels, so a
+    dark 16-bit image stays dark; only Pillow's 32-bit ``I`` and float ``F`` modes, which say
+    nothing of the range, are taken as 8-bit when no pixel exceeds 255.
+    """
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):  # 16-bit or float: scale to 8 bits
         pixels = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if pixels.max(initial=0) > 255 else 255.0
+        top = 65535.0 if image.mode.startswith("I;16") or pixels.max(initial=0) > 255 else 255.0
         image = Image.fromarray(np.clip(np.rint(pixels * 255.0 / top), 0, 255).astype(np.uint8), "L")
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
