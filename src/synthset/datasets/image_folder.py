@@ -384,11 +384,13 @@ def class_image_paths(folder: Path, name: str) -> list[Path]:
 
 
 def load_class_images(folder: Path, classes: list[str], size: int = 64, method: Method = "squash",
-                      on_corrupt: OnCorrupt = "refuse", channels: int = 3) -> LoadedImages:
+                      on_corrupt: OnCorrupt = "refuse", channels: int = 3,
+                      dataset: str | None = None) -> LoadedImages:
     """Decode ``folder/<class>/*`` for each class, in class order then natural file order.
 
-    A corrupt file is refused (SynthsetError naming it) or, with ``on_corrupt="skip"``, left out,
-    logged with its reason and returned in ``skipped``. A class left with no image is an error.
+    A corrupt file is refused (SynthsetError naming it, and ``<dataset>.data.on_corrupt`` when
+    ``dataset`` is given) or, with ``on_corrupt="skip"``, left out, logged with its reason and
+    returned in ``skipped``. A class left with no image is an error.
     """
     if on_corrupt not in ON_CORRUPT:
         raise SynthsetError(f"on_corrupt '{on_corrupt}' is not one of {', '.join(ON_CORRUPT)}")
@@ -402,7 +404,8 @@ def load_class_images(folder: Path, classes: list[str], size: int = 64, method: 
                 images.append(decode_image(path, size, method, channels))
             except SynthsetError as error:
                 if on_corrupt == "refuse":
-                    raise SynthsetError(f"{error} (set on_corrupt to 'skip' to leave it out)") from None
+                    setting = f"{dataset}.data.on_corrupt" if dataset else "on_corrupt"
+                    raise SynthsetError(f"{error} (set {setting} to 'skip' to leave it out)") from None
                 log.warning("skipping %s", error)
                 skipped.append(relative)
                 continue
@@ -481,7 +484,7 @@ def split(spec: ImageFolderParams, seed: int, folder: Path,
         raise SynthsetError(f"{folder}: missing; import {dataset} first with `synthset fetch-images {dataset}`, which "
                             f"copies the classes from {dataset}.data.source ({spec.source})")
     size, channels = spec.image_shape[0], spec.image_shape[2]
-    loaded = load_class_images(folder, spec.classes, size, spec.resize, spec.on_corrupt, channels)
+    loaded = load_class_images(folder, spec.classes, size, spec.resize, spec.on_corrupt, channels, dataset)
     files = np.asarray(loaded.files)
     skipped = list(loaded.skipped)
     if spec.validation_source is None:
@@ -490,7 +493,8 @@ def split(spec: ImageFolderParams, seed: int, folder: Path,
         images, labels = loaded.images, loaded.labels
     else:
         _check_class_sizes(spec, dataset, loaded.labels, "source", 1 + spec.holdout_per_class)
-        held = load_class_images(folder / VALIDATION_FOLDER, spec.classes, size, spec.resize, spec.on_corrupt, channels)
+        held = load_class_images(folder / VALIDATION_FOLDER, spec.classes, size, spec.resize, spec.on_corrupt, channels,
+                                 dataset)
         skipped += [f"{VALIDATION_FOLDER}/{name}" for name in held.skipped]
         images = np.concatenate([loaded.images, held.images])
         labels = np.concatenate([loaded.labels, held.labels])
