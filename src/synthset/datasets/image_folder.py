@@ -473,6 +473,20 @@ def _check_class_sizes(spec: ImageFolderParams, dataset: str, labels: np.ndarray
                             f"{spec.holdout_per_class}, at least one training image); add images or lower those settings")
 
 
+def _check_training_left(spec: ImageFolderParams, dataset: str, source_labels: np.ndarray,
+                         train_labels: np.ndarray) -> None:
+    """Every class keeps a training image once validation and holdout took theirs. The count check
+    before the split cannot tell: a large validation_fraction takes more than one image of a small
+    class (half of 3 rounds to 2), and the holdout may then take the last one."""
+    counts = np.bincount(source_labels, minlength=len(spec.classes))
+    trained = np.bincount(train_labels, minlength=len(spec.classes))
+    short = {name: int(count) for name, count, left in zip(spec.classes, counts, trained) if left == 0}
+    if short:
+        raise SynthsetError(f"{dataset}: class(es) {short} leave no training image after validation_fraction "
+                            f"{spec.validation_fraction} and holdout_per_class {spec.holdout_per_class}; add images "
+                            "or lower those settings")
+
+
 def split(spec: ImageFolderParams, seed: int, folder: Path,
           dataset: str) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict]:
     """Decode the imported images in ``folder`` to ``image_shape`` and split each class with ``seed``.
@@ -505,6 +519,7 @@ def split(spec: ImageFolderParams, seed: int, folder: Path,
     if spec.holdout_per_class:
         keep = np.concatenate([train[labels[train] == label][-spec.holdout_per_class:] for label in spec.labels])
         train, holdout = np.setdiff1d(train, keep), np.sort(keep)
+    _check_training_left(spec, dataset, loaded.labels, labels[train])
     parts = {"train": train, "holdout": holdout, "validation": validation}
     record = {"skipped": skipped, "files": {name: files[indices].tolist() for name, indices in parts.items()}}
     return {name: (images[indices], labels[indices]) for name, indices in parts.items()}, record
