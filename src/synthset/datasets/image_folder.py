@@ -16,6 +16,7 @@ import csv
 import hashlib
 import logging
 import re
+import unicodedata
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -96,6 +97,11 @@ def is_image_name(name: str) -> bool:
     return not hidden(name) and PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES
 
 
+def nfc(name: str) -> str:
+    """One spelling of each accented name: composed (``é`` as one character, not ``e`` + accent)."""
+    return unicodedata.normalize("NFC", name)
+
+
 def _where(dataset: str, key: str = "source") -> str:
     return f"{dataset}.data.{key}"
 
@@ -122,13 +128,17 @@ class _ZipMembers:
 @contextmanager
 def _open_source(source: Path, dataset: str, hint: str | None,
                  key: str = "source") -> Iterator[tuple[dict[str, Callable[[], bytes]], set[str]]]:
-    """Yield a folder's or zip's files as posix path -> reader, and its folders."""
+    """Yield a folder's or zip's files as posix path -> reader, and its folders.
+
+    Paths are NFC-normalised (``nfc``): macOS and its zips write ``é`` as ``e`` and a combining
+    accent, which would otherwise not match the class name as typed in params.yaml.
+    """
     if not source.exists():
         raise SynthsetError(f"{_where(dataset, key)} '{source}' does not exist{_hint(hint, dataset, key)}")
     if source.is_dir():
         paths = [path for path in source.rglob("*")]
-        yield ({path.relative_to(source).as_posix(): path.read_bytes for path in paths if path.is_file()},
-               {path.relative_to(source).as_posix() for path in paths if path.is_dir()})
+        yield ({nfc(path.relative_to(source).as_posix()): path.read_bytes for path in paths if path.is_file()},
+               {nfc(path.relative_to(source).as_posix()) for path in paths if path.is_dir()})
         return
     try:
         archive = zipfile.ZipFile(source)
@@ -136,7 +146,7 @@ def _open_source(source: Path, dataset: str, hint: str | None,
         raise SynthsetError(f"{_where(dataset, key)} '{source}' is neither a folder, a readable zip nor a .csv "
                             f"({error}){_hint(hint, dataset, key)}") from None
     with archive:
-        entries = {info.filename.replace("\\", "/").rstrip("/"): info for info in archive.infolist()}
+        entries = {nfc(info.filename.replace("\\", "/").rstrip("/")): info for info in archive.infolist()}
     members = _ZipMembers(source)
     yield ({name: partial(members.read, info) for name, info in entries.items() if not info.is_dir()},
            {name for name, info in entries.items() if info.is_dir()})
@@ -181,7 +191,7 @@ def list_source(source: Path, dataset: str, classes: list[str] | None = None, hi
         return _list_csv(source, classes, where)
     with _open_source(source, dataset, hint, key) as (files, folders):
         names = sorted(files)
-        prefix = class_root(names, folders, classes, where)
+        prefix = class_root(names, folders, None if classes is None else [nfc(name) for name in classes], where)
         visible = _visible_folders(names, folders)
         present = sorted(f[len(prefix):] for f in visible if f.startswith(prefix) and "/" not in f[len(prefix):])
         if classes is None:  # a folder is a class when it holds images
@@ -192,7 +202,7 @@ def list_source(source: Path, dataset: str, classes: list[str] | None = None, hi
                                     " a dataset needs at least two, each a sub-folder of images named after its class")
         listing = Listing({})
         for name in classes:
-            folder = f"{prefix}{name}"
+            folder = f"{prefix}{nfc(name)}"
             if folder not in visible:
                 raise SynthsetError(f"class '{name}' is missing from {where}: no folder '{folder}' (class folders "
                                     f"are looked for at its top and one level down; found {', '.join(present) or 'none'})"
