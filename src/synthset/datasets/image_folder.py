@@ -222,33 +222,55 @@ def list_source(source: Path, dataset: str, classes: list[str] | None = None, hi
         return listing
 
 
+def csv_member(path: str) -> str:
+    """A CSV row's file in its class folder: the last three parts of its path joined by ``__``
+    (``a/b/x.png`` -> ``a__b__x.png``), so same-named files of different folders stay apart.
+
+    ``/``, ``.`` and ``..`` are dropped and leading dots stripped, so the copy stays inside its
+    class folder (``/x.png`` would otherwise be written to ``/``) and is not hidden from the decoder.
+    """
+    parts = [part.lstrip(".") for part in PurePosixPath(path).parts if part.strip("./")]
+    return nfc("__".join(parts[-3:]))
+
+
 def _list_csv(source: Path, classes: list[str] | None, where: str) -> Listing:
-    """A CSV of ``path,label`` rows (a header row ``path,label`` is allowed); paths relative to the CSV."""
-    with open(source, newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
-    if rows and [cell.strip().lower() for cell in rows[0]] == ["path", "label"]:
+    """A CSV of ``path,label`` rows (a header row ``path,label`` is allowed); paths relative to the CSV.
+
+    Rows are numbered as the file's lines, as a spreadsheet numbers them (the header is row 1). A
+    file is an image by its own name; the folders on its way (``../photos/``) may be anything. The
+    file is read as ``utf-8-sig``, since Excel starts its UTF-8 CSVs with a byte-order mark.
+    """
+    with open(source, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+    if rows and [cell.strip().lower() for cell in rows[0][1]] == ["path", "label"]:
         rows = rows[1:]
     by_label: dict[str, dict[str, Callable[[], bytes]]] = {}
+    row_of: dict[str, int] = {}  # "label/member" -> the row that gave it
     listing = Listing({})
-    for number, row in enumerate(rows, start=1):
-        if len(row) != 2:
+    for number, row in rows:
+        if len(row) != 2 or not all(cell.strip() for cell in row):
             raise SynthsetError(f"{where}: row {number} {row!r} is not `path,label`")
-        path, label = row[0].strip(), row[1].strip()
+        path, label = row[0].strip(), nfc(row[1].strip())
         file = (source.parent / path)
-        if not is_image_name(path):
+        if not is_image_name(PurePosixPath(path).name):
             listing.ignored["not an image (by its suffix)"] += 1
             continue
         if not file.is_file():
             raise SynthsetError(f"{where}: row {number}: '{file}' does not exist")
-        member = "__".join(PurePosixPath(path).parts[-3:])  # a/b/x.png -> a__b__x.png: one folder per class
+        member = csv_member(path)
+        if f"{label}/{member}" in row_of:
+            raise SynthsetError(f"{where}: rows {row_of[f'{label}/{member}']} and {number} both give '{label}/{member}' "
+                                "(the same file twice, or paths that end alike): list each image once")
+        row_of[f"{label}/{member}"] = number
         by_label.setdefault(label, {})[member] = file.read_bytes
     found = sorted(by_label)
     for name in classes or []:
-        if name not in by_label:
+        if nfc(name) not in by_label:
             raise SynthsetError(f"class '{name}' is missing from {where}: no row has that label (found {', '.join(found)})")
     if classes is None and len(found) < 2:
         raise SynthsetError(f"{where} labels its images with {len(found)} class(es): a dataset needs at least two")
-    listing.by_class = {name: dict(sorted(by_label[name].items(), key=lambda item: natural_key(item[0])))
+    listing.by_class = {name: dict(sorted(by_label[nfc(name)].items(), key=lambda item: natural_key(item[0])))
                         for name in (classes or found)}
     return listing
 
