@@ -16,11 +16,13 @@ import csv
 import hashlib
 import logging
 import re
+import unicodedata
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Literal, NamedTuple
 
@@ -73,9 +75,15 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def natural_key(name: str) -> list:
-    """Sort ``2.jpg`` before ``10.jpg``: digit runs compare as numbers, the rest case-insensitively."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)] + [name]
+def natural_key(name: str) -> tuple[list, str]:
+    """Sort ``2.jpg`` before ``10.jpg``: digit runs compare as numbers, the rest case-insensitively.
+
+    ``re.split`` puts the digit runs at the odd positions, so a number is only ever compared with a
+    number (``isdigit`` would also take ``²``, which ``int`` refuses); the name itself, kept apart
+    from the parts, breaks ties without meeting a number (``b.png`` against ``b.png2.png``).
+    """
+    parts = re.split(r"(\d+)", name)
+    return [int(part) if index % 2 else part.lower() for index, part in enumerate(parts)], name
 
 
 def hidden(path: str) -> bool:
@@ -89,6 +97,11 @@ def is_image_name(name: str) -> bool:
     return not hidden(name) and PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES
 
 
+def nfc(name: str) -> str:
+    """One spelling of each accented name: composed (``é`` as one character, not ``e`` + accent)."""
+    return unicodedata.normalize("NFC", name)
+
+
 def _where(dataset: str, key: str = "source") -> str:
     return f"{dataset}.data.{key}"
 
@@ -97,16 +110,35 @@ def _hint(hint: str | None, dataset: str, key: str = "source") -> str:
     return f": {hint} and set {_where(dataset, key)} in params.yaml to it" if hint else ""
 
 
+class _ZipMembers:
+    """Reads a zip's members on demand. A ``Listing``'s readers are called after ``list_source``
+    has returned, so the archive is opened again on the first read and kept open for the others
+    (closed with this object): opening it per file would parse its whole directory each time."""
+
+    def __init__(self, source: Path):
+        self.source = source
+        self.archive: zipfile.ZipFile | None = None
+
+    def read(self, info: zipfile.ZipInfo) -> bytes:
+        if self.archive is None:
+            self.archive = zipfile.ZipFile(self.source)
+        return self.archive.read(info)
+
+
 @contextmanager
 def _open_source(source: Path, dataset: str, hint: str | None,
                  key: str = "source") -> Iterator[tuple[dict[str, Callable[[], bytes]], set[str]]]:
-    """Yield a folder's or zip's files as posix path -> reader, and its folders."""
+    """Yield a folder's or zip's files as posix path -> reader, and its folders.
+
+    Paths are NFC-normalised (``nfc``): macOS and its zips write ``é`` as ``e`` and a combining
+    accent, which would otherwise not match the class name as typed in params.yaml.
+    """
     if not source.exists():
         raise SynthsetError(f"{_where(dataset, key)} '{source}' does not exist{_hint(hint, dataset, key)}")
     if source.is_dir():
         paths = [path for path in source.rglob("*")]
-        yield ({path.relative_to(source).as_posix(): path.read_bytes for path in paths if path.is_file()},
-               {path.relative_to(source).as_posix() for path in paths if path.is_dir()})
+        yield ({nfc(path.relative_to(source).as_posix()): path.read_bytes for path in paths if path.is_file()},
+               {nfc(path.relative_to(source).as_posix()) for path in paths if path.is_dir()})
         return
     try:
         archive = zipfile.ZipFile(source)
@@ -114,13 +146,10 @@ def _open_source(source: Path, dataset: str, hint: str | None,
         raise SynthsetError(f"{_where(dataset, key)} '{source}' is neither a folder, a readable zip nor a .csv "
                             f"({error}){_hint(hint, dataset, key)}") from None
     with archive:
-        entries = {info.filename.replace("\\", "/").rstrip("/"): info for info in archive.infolist()}
-
-        def reader(info: zipfile.ZipInfo) -> Callable[[], bytes]:
-            return lambda: archive.read(info)
-
-        yield ({name: reader(info) for name, info in entries.items() if not info.is_dir()},
-               {name for name, info in entries.items() if info.is_dir()})
+        entries = {nfc(info.filename.replace("\\", "/").rstrip("/")): info for info in archive.infolist()}
+    members = _ZipMembers(source)
+    yield ({name: partial(members.read, info) for name, info in entries.items() if not info.is_dir()},
+           {name for name, info in entries.items() if info.is_dir()})
 
 
 def _visible_folders(names: list[str], folders: set[str]) -> set[str]:
@@ -162,7 +191,7 @@ def list_source(source: Path, dataset: str, classes: list[str] | None = None, hi
         return _list_csv(source, classes, where)
     with _open_source(source, dataset, hint, key) as (files, folders):
         names = sorted(files)
-        prefix = class_root(names, folders, classes, where)
+        prefix = class_root(names, folders, None if classes is None else [nfc(name) for name in classes], where)
         visible = _visible_folders(names, folders)
         present = sorted(f[len(prefix):] for f in visible if f.startswith(prefix) and "/" not in f[len(prefix):])
         if classes is None:  # a folder is a class when it holds images
@@ -173,7 +202,7 @@ def list_source(source: Path, dataset: str, classes: list[str] | None = None, hi
                                     " a dataset needs at least two, each a sub-folder of images named after its class")
         listing = Listing({})
         for name in classes:
-            folder = f"{prefix}{name}"
+            folder = f"{prefix}{nfc(name)}"
             if folder not in visible:
                 raise SynthsetError(f"class '{name}' is missing from {where}: no folder '{folder}' (class folders "
                                     f"are looked for at its top and one level down; found {', '.join(present) or 'none'})"
@@ -193,33 +222,55 @@ def list_source(source: Path, dataset: str, classes: list[str] | None = None, hi
         return listing
 
 
+def csv_member(path: str) -> str:
+    """A CSV row's file in its class folder: the last three parts of its path joined by ``__``
+    (``a/b/x.png`` -> ``a__b__x.png``), so same-named files of different folders stay apart.
+
+    ``/``, ``.`` and ``..`` are dropped and leading dots stripped, so the copy stays inside its
+    class folder (``/x.png`` would otherwise be written to ``/``) and is not hidden from the decoder.
+    """
+    parts = [part.lstrip(".") for part in PurePosixPath(path).parts if part.strip("./")]
+    return nfc("__".join(parts[-3:]))
+
+
 def _list_csv(source: Path, classes: list[str] | None, where: str) -> Listing:
-    """A CSV of ``path,label`` rows (a header row ``path,label`` is allowed); paths relative to the CSV."""
-    with open(source, newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
-    if rows and [cell.strip().lower() for cell in rows[0]] == ["path", "label"]:
+    """A CSV of ``path,label`` rows (a header row ``path,label`` is allowed); paths relative to the CSV.
+
+    Rows are numbered as the file's lines, as a spreadsheet numbers them (the header is row 1). A
+    file is an image by its own name; the folders on its way (``../photos/``) may be anything. The
+    file is read as ``utf-8-sig``, since Excel starts its UTF-8 CSVs with a byte-order mark.
+    """
+    with open(source, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+    if rows and [cell.strip().lower() for cell in rows[0][1]] == ["path", "label"]:
         rows = rows[1:]
     by_label: dict[str, dict[str, Callable[[], bytes]]] = {}
+    row_of: dict[str, int] = {}  # "label/member" -> the row that gave it
     listing = Listing({})
-    for number, row in enumerate(rows, start=1):
-        if len(row) != 2:
+    for number, row in rows:
+        if len(row) != 2 or not all(cell.strip() for cell in row):
             raise SynthsetError(f"{where}: row {number} {row!r} is not `path,label`")
-        path, label = row[0].strip(), row[1].strip()
+        path, label = row[0].strip(), nfc(row[1].strip())
         file = (source.parent / path)
-        if not is_image_name(path):
+        if not is_image_name(PurePosixPath(path).name):
             listing.ignored["not an image (by its suffix)"] += 1
             continue
         if not file.is_file():
             raise SynthsetError(f"{where}: row {number}: '{file}' does not exist")
-        member = "__".join(PurePosixPath(path).parts[-3:])  # a/b/x.png -> a__b__x.png: one folder per class
+        member = csv_member(path)
+        if f"{label}/{member}" in row_of:
+            raise SynthsetError(f"{where}: rows {row_of[f'{label}/{member}']} and {number} both give '{label}/{member}' "
+                                "(the same file twice, or paths that end alike): list each image once")
+        row_of[f"{label}/{member}"] = number
         by_label.setdefault(label, {})[member] = file.read_bytes
     found = sorted(by_label)
     for name in classes or []:
-        if name not in by_label:
+        if nfc(name) not in by_label:
             raise SynthsetError(f"class '{name}' is missing from {where}: no row has that label (found {', '.join(found)})")
     if classes is None and len(found) < 2:
         raise SynthsetError(f"{where} labels its images with {len(found)} class(es): a dataset needs at least two")
-    listing.by_class = {name: dict(sorted(by_label[name].items(), key=lambda item: natural_key(item[0])))
+    listing.by_class = {name: dict(sorted(by_label[nfc(name)].items(), key=lambda item: natural_key(item[0])))
                         for name in (classes or found)}
     return listing
 
@@ -303,10 +354,15 @@ def _resample_box(width: int, height: int, method: Method) -> tuple[int, int, in
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
-    """CMYK, greyscale, palette and 16-bit images to RGB; transparent pixels become white, not their hidden colour."""
+    """CMYK, greyscale, palette and 16-bit images to RGB; transparent pixels become white, not their hidden colour.
+
+    A 16-bit mode (``I;16``: 16-bit PNGs and TIFFs) is scaled from 65535 whatever its pixels, so a
+    dark 16-bit image stays dark; only Pillow's 32-bit ``I`` and float ``F`` modes, which say
+    nothing of the range, are taken as 8-bit when no pixel exceeds 255.
+    """
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):  # 16-bit or float: scale to 8 bits
         pixels = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if pixels.max(initial=0) > 255 else 255.0
+        top = 65535.0 if image.mode.startswith("I;16") or pixels.max(initial=0) > 255 else 255.0
         image = Image.fromarray(np.clip(np.rint(pixels * 255.0 / top), 0, 255).astype(np.uint8), "L")
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
@@ -360,11 +416,13 @@ def class_image_paths(folder: Path, name: str) -> list[Path]:
 
 
 def load_class_images(folder: Path, classes: list[str], size: int = 64, method: Method = "squash",
-                      on_corrupt: OnCorrupt = "refuse", channels: int = 3) -> LoadedImages:
+                      on_corrupt: OnCorrupt = "refuse", channels: int = 3,
+                      dataset: str | None = None) -> LoadedImages:
     """Decode ``folder/<class>/*`` for each class, in class order then natural file order.
 
-    A corrupt file is refused (SynthsetError naming it) or, with ``on_corrupt="skip"``, left out,
-    logged with its reason and returned in ``skipped``. A class left with no image is an error.
+    A corrupt file is refused (SynthsetError naming it, and ``<dataset>.data.on_corrupt`` when
+    ``dataset`` is given) or, with ``on_corrupt="skip"``, left out, logged with its reason and
+    returned in ``skipped``. A class left with no image is an error.
     """
     if on_corrupt not in ON_CORRUPT:
         raise SynthsetError(f"on_corrupt '{on_corrupt}' is not one of {', '.join(ON_CORRUPT)}")
@@ -378,7 +436,8 @@ def load_class_images(folder: Path, classes: list[str], size: int = 64, method: 
                 images.append(decode_image(path, size, method, channels))
             except SynthsetError as error:
                 if on_corrupt == "refuse":
-                    raise SynthsetError(f"{error} (set on_corrupt to 'skip' to leave it out)") from None
+                    setting = f"{dataset}.data.on_corrupt" if dataset else "on_corrupt"
+                    raise SynthsetError(f"{error} (set {setting} to 'skip' to leave it out)") from None
                 log.warning("skipping %s", error)
                 skipped.append(relative)
                 continue
@@ -446,6 +505,20 @@ def _check_class_sizes(spec: ImageFolderParams, dataset: str, labels: np.ndarray
                             f"{spec.holdout_per_class}, at least one training image); add images or lower those settings")
 
 
+def _check_training_left(spec: ImageFolderParams, dataset: str, source_labels: np.ndarray,
+                         train_labels: np.ndarray) -> None:
+    """Every class keeps a training image once validation and holdout took theirs. The count check
+    before the split cannot tell: a large validation_fraction takes more than one image of a small
+    class (half of 3 rounds to 2), and the holdout may then take the last one."""
+    counts = np.bincount(source_labels, minlength=len(spec.classes))
+    trained = np.bincount(train_labels, minlength=len(spec.classes))
+    short = {name: int(count) for name, count, left in zip(spec.classes, counts, trained) if left == 0}
+    if short:
+        raise SynthsetError(f"{dataset}: class(es) {short} leave no training image after validation_fraction "
+                            f"{spec.validation_fraction} and holdout_per_class {spec.holdout_per_class}; add images "
+                            "or lower those settings")
+
+
 def split(spec: ImageFolderParams, seed: int, folder: Path,
           dataset: str) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict]:
     """Decode the imported images in ``folder`` to ``image_shape`` and split each class with ``seed``.
@@ -457,7 +530,7 @@ def split(spec: ImageFolderParams, seed: int, folder: Path,
         raise SynthsetError(f"{folder}: missing; import {dataset} first with `synthset fetch-images {dataset}`, which "
                             f"copies the classes from {dataset}.data.source ({spec.source})")
     size, channels = spec.image_shape[0], spec.image_shape[2]
-    loaded = load_class_images(folder, spec.classes, size, spec.resize, spec.on_corrupt, channels)
+    loaded = load_class_images(folder, spec.classes, size, spec.resize, spec.on_corrupt, channels, dataset)
     files = np.asarray(loaded.files)
     skipped = list(loaded.skipped)
     if spec.validation_source is None:
@@ -466,7 +539,8 @@ def split(spec: ImageFolderParams, seed: int, folder: Path,
         images, labels = loaded.images, loaded.labels
     else:
         _check_class_sizes(spec, dataset, loaded.labels, "source", 1 + spec.holdout_per_class)
-        held = load_class_images(folder / VALIDATION_FOLDER, spec.classes, size, spec.resize, spec.on_corrupt, channels)
+        held = load_class_images(folder / VALIDATION_FOLDER, spec.classes, size, spec.resize, spec.on_corrupt, channels,
+                                 dataset)
         skipped += [f"{VALIDATION_FOLDER}/{name}" for name in held.skipped]
         images = np.concatenate([loaded.images, held.images])
         labels = np.concatenate([loaded.labels, held.labels])
@@ -477,6 +551,7 @@ def split(spec: ImageFolderParams, seed: int, folder: Path,
     if spec.holdout_per_class:
         keep = np.concatenate([train[labels[train] == label][-spec.holdout_per_class:] for label in spec.labels])
         train, holdout = np.setdiff1d(train, keep), np.sort(keep)
+    _check_training_left(spec, dataset, loaded.labels, labels[train])
     parts = {"train": train, "holdout": holdout, "validation": validation}
     record = {"skipped": skipped, "files": {name: files[indices].tolist() for name, indices in parts.items()}}
     return {name: (images[indices], labels[indices]) for name, indices in parts.items()}, record
