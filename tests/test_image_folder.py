@@ -599,6 +599,17 @@ def test_a_validation_source_is_the_whole_validation_split(tmp_path):
     assert "lacks class(es) _validation/limes" in image_folder.raw_data_problem(held_out, data, "params.yaml", DATASET)
 
 
+def test_an_image_in_both_the_source_and_the_validation_source_is_refused(tmp_path):
+    """A validation image that is also a training image would score the CNN on what it learnt."""
+    source = two_classes(tmp_path / "source", per_class=3)
+    leaked = sorted((source / "limes").iterdir())[0]
+    held = write_files(tmp_path / "held", {"apples/1.png": png((201,) * 3), "limes/copy.png": leaked.read_bytes()})
+    held_out = spec(source, ["apples", "limes"], validation_fraction=None, validation_source=str(held))
+    with pytest.raises(SynthsetError, match=f"in {DATASET}.data.source and {DATASET}.data.validation_source: "
+                                            f"'limes/{leaked.name}' and '_validation/limes/copy.png'"):
+        image_folder.import_source(held_out, DATASET, tmp_path / "data")
+
+
 # --- the real photos ----------------------------------------------------------------------------
 
 # sha256 of the 353 decoded 64x64 photos in file order: the RGB decode path and the natural file

@@ -290,6 +290,7 @@ def import_source(spec: ImageFolderParams, dataset: str, destination: Path) -> d
     if VALIDATION_FOLDER in spec.classes:
         raise SynthsetError(f"{dataset}.data.classes: '{VALIDATION_FOLDER}' is the import's own folder; rename that class")
     manifest: dict[str, str] = {}
+    training: dict[str, str] = {}  # sha256 -> the training image, which no validation image may repeat
     for source, prefix, key in sources:
         listing = list_source(source, dataset, spec.classes, spec.fetch_hint, key)
         first_seen: dict[str, str] = {}
@@ -306,7 +307,13 @@ def import_source(spec: ImageFolderParams, dataset: str, destination: Path) -> d
                     raise SynthsetError(f"the same image (sha256 {digest[:12]}) is in two classes of "
                                         f"{_where(dataset, key)} '{source}': '{first_seen[digest]}' and '{key_name}'; "
                                         "remove it from the class it does not belong to")
+                if prefix and digest in training:
+                    raise SynthsetError(f"the same image (sha256 {digest[:12]}) is in {dataset}.data.source and "
+                                        f"{dataset}.data.validation_source: '{training[digest]}' and '{key_name}'; a "
+                                        "validation image must be one no model trains on: remove one of them")
                 first_seen.setdefault(digest, key_name)
+                if not prefix:
+                    training.setdefault(digest, key_name)
                 target = folder / member
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if not (target.is_file() and sha256_file(target) == digest):
