@@ -83,3 +83,24 @@ def test_classifier_is_five_conv_pool_blocks(shape):
     probabilities = keras.ops.convert_to_numpy(model(np.zeros((2, *shape), "uint8")))
     assert probabilities.shape == (2, 10)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("image_shape, filters, strides, num_classes", [
+    ((32, 32, 1), [8, 4], [2, 2], None), ((64, 64, 3), [8, 4], [2, 2, 2], 3), ((128, 128, 3), [8, 4, 4], [2, 2, 2, 2], None)],
+    ids=["grey-32-per-class", "rgb-64-conditional", "rgb-128-per-class"])
+def test_every_gan_kind_trains_a_step_with_diffaugment_at_any_resolution(tiny_params, image_shape, filters, strides,
+                                                                         num_classes):
+    """A dataset's resolution decides the up-samplings; the one GAN model, per-class or
+    conditional (shared_then_per_class is per-class GANs), with every augmentation, trains at each."""
+    gan_settings = tiny_params.gan.model_copy(update={
+        "generator": tiny_params.gan.generator.model_copy(update={"filters": filters}),
+        "discriminator": tiny_params.gan.discriminator.model_copy(
+            update={"filters": [4] * len(strides), "strides": strides, "augment": ["color", "translation", "cutout"]})})
+    gan = build_gan(gan_settings, image_shape, seed=0, num_classes=num_classes)
+    from synthset.training.gan import batches
+
+    images = np.random.default_rng(0).integers(0, 256, size=(4, *image_shape), dtype=np.uint8)
+    labels = None if num_classes is None else np.asarray([0, 1, 2, 0])
+    history = gan.fit(batches(images, 4, seed=0, labels=labels), epochs=1, verbose=0).history
+    assert history and all(np.isfinite(values[-1]) for values in history.values()), history
+    assert tuple(gan.generator.output.shape[1:]) == image_shape
