@@ -150,3 +150,19 @@ def test_a_changed_source_is_reported_and_only_imported_on_request(added, tmp_pa
     finally:
         (grey / "circle" / "new.png").unlink()
         (tmp_path / removed.name).rename(removed)
+
+
+def test_a_sweep_tunes_an_added_datasets_gan(added, tmp_path):
+    """Optuna sweeps work for an added dataset as for MNIST: its classes of `grey4.sweep.classes`,
+    trial 0 the settings `datasets add` chose."""
+    import optuna
+
+    root, env, *_ = added
+    project = TinyPipeline(root, "", "").copy(tmp_path / "project")
+    run_command(["synthset", "sweep", "grey4", "--study", "grey4-tiny", "--n-trials", "2", "--workers", "1"],
+                project, env)
+    journal = project / "sweeps" / "studies.journal"
+    study = optuna.load_study(study_name="grey4-tiny", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal))))
+    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(finished) == 2 and all(t.value is not None for t in finished)

@@ -64,11 +64,7 @@ def inspect_source(source: Path, name: str, classes: list[str] | None = None) ->
             data = read()
             digest = hashlib.sha256(data).hexdigest()
             where = f"{label}/{member}"
-            if digest in seen and not seen[digest].startswith(f"{label}/"):
-                raise SynthsetError(f"the same image (sha256 {digest[:12]}) is in two classes of {name}'s source "
-                                    f"'{source}': '{seen[digest]}' and '{where}'; remove it from the class it does "
-                                    "not belong to")
-            seen.setdefault(digest, where)
+            image_folder.note_class(seen, digest, where, f"{label}/", f"{name}.data.source '{source}'")
             duplicates += digest in in_class
             in_class.add(digest)
             try:

@@ -275,6 +275,15 @@ def _list_csv(source: Path, classes: list[str] | None, where: str) -> Listing:
     return listing
 
 
+def note_class(first_seen: dict[str, str], digest: str, name: str, class_prefix: str, where: str) -> None:
+    """Remember where an image (by sha256) was first seen; the same bytes in another class are
+    refused, naming both: one of the two labels is wrong."""
+    if digest in first_seen and not first_seen[digest].startswith(class_prefix):
+        raise SynthsetError(f"the same image (sha256 {digest[:12]}) is in two classes of {where}: "
+                            f"'{first_seen[digest]}' and '{name}'; remove it from the class it does not belong to")
+    first_seen.setdefault(digest, name)
+
+
 def import_source(spec: ImageFolderParams, dataset: str, destination: Path) -> dict[str, str]:
     """Copy the selected classes into ``destination/<class>/`` (and ``validation_source``'s into
     ``destination/_validation/<class>/``); return ``"class/file" -> sha256``.
@@ -303,15 +312,11 @@ def import_source(spec: ImageFolderParams, dataset: str, destination: Path) -> d
                 data = read()
                 digest = hashlib.sha256(data).hexdigest()
                 key_name = f"{prefix}{name}/{member}"
-                if digest in first_seen and not first_seen[digest].startswith(f"{prefix}{name}/"):
-                    raise SynthsetError(f"the same image (sha256 {digest[:12]}) is in two classes of "
-                                        f"{_where(dataset, key)} '{source}': '{first_seen[digest]}' and '{key_name}'; "
-                                        "remove it from the class it does not belong to")
+                note_class(first_seen, digest, key_name, f"{prefix}{name}/", f"{_where(dataset, key)} '{source}'")
                 if prefix and digest in training:
                     raise SynthsetError(f"the same image (sha256 {digest[:12]}) is in {dataset}.data.source and "
                                         f"{dataset}.data.validation_source: '{training[digest]}' and '{key_name}'; a "
                                         "validation image must be one no model trains on: remove one of them")
-                first_seen.setdefault(digest, key_name)
                 if not prefix:
                     training.setdefault(digest, key_name)
                 target = folder / member
