@@ -30,6 +30,7 @@ GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", 
 REFERENCE_STEP_SECONDS, REFERENCE_SIDE, REFERENCE_BATCH = 0.078, 64, 8
 WORKERS = 2  # the GAN stage trains one class per core
 SCALES_WRITTEN = ("default", "paper", "tiny")
+HOLDOUT_FROM = 250  # training images per class from which some are held out for model selection
 
 
 @dataclass
@@ -122,10 +123,12 @@ def choose(name: str, source: str, seen: Inspection, image_size: int | None, cha
                  f"median aspect ratio {squareness:.2f}: " + ("crop the middle square, keeping proportions"
                                                             if squareness > 1.2 else "near square, resize whole"))
     train_smallest = smallest - max(1, round(0.2 * smallest))
-    holdout = why("data.holdout_per_class", 0 if train_smallest < 60 else min(500, train_smallest // 10),
-                  f"smallest class {smallest} images: " + ("too few to hold any out; epoch selection compares "
-                                                           "with the training images, as FIDS30 does"
-                                                           if train_smallest < 60 else "a tenth of its training images"))
+    # A holdout is worth its images when each half of it (reference, floor) has dozens of images.
+    enough = train_smallest >= HOLDOUT_FROM
+    holdout = why("data.holdout_per_class", min(500, max(50, train_smallest // 10)) if enough else 0,
+                  f"smallest class {smallest} images: " + ("a tenth of its training images (at least 50)" if enough else
+                                                           f"under {HOLDOUT_FROM} to train on: none held out; epoch "
+                                                           "selection compares with the training images, as FIDS30 does"))
     reference = holdout // 2 if holdout else train_smallest
     feature_dim = 32 if total < 2000 else 64
     metric = why("quality.selection_metric", "fid" if reference >= 2 * feature_dim else "kid",
