@@ -117,7 +117,19 @@ def test_a_section_in_a_place_it_does_not_have_is_refused(params_raw):
 
 def test_a_missing_place_is_named(params_raw):
     del params_raw["mnist"]["quality"]
+    assert "mnist: lacks quality; a dataset's block holds data, gan, quality, sweep" in _error(params_raw)
+    params_raw["mnist"]["quality"] = None
     assert "mnist.quality: missing" in _error(params_raw)
+
+
+def test_a_hand_written_dataset_block_points_at_datasets_add(params_raw):
+    """What a user tries first: a third dataset named in `datasets` with only its source."""
+    params_raw["datasets"].append("mydigits")
+    params_raw["mydigits"] = {"data": {"source": "/path/to/folder"}}
+    message = _error(params_raw)
+    assert "mydigits: lacks gan, quality, sweep" in message and "`synthset datasets add mydigits FOLDER`" in message
+    del params_raw["mydigits"]
+    assert "['mydigits'] has no block of settings" in _error(params_raw)
 
 
 # --- validation -----------------------------------------------------------------------------------

@@ -627,6 +627,11 @@ def _dataset_blocks(raw: dict[str, Any], source: str) -> dict[str, dict[str, Any
                 raise SynthsetError(f"{source}: {dataset}.{key}: not a place for settings; {dataset} holds "
                                     f"{', '.join(PER_DATASET)} (values of one dataset at every scale). "
                                     f"Other sections go in their shared section or in scales.<scale>.{dataset}.")
+        missing = [key for key in PER_DATASET if key not in block]
+        if missing:
+            raise SynthsetError(f"{source}: {dataset}: lacks {', '.join(missing)}; a dataset's block holds "
+                                f"{', '.join(PER_DATASET)}, with sizes under scales.<scale>.{dataset}. For a folder of "
+                                f"images, `synthset datasets add {dataset} FOLDER` writes them all, chosen from the images")
         blocks[dataset] = {key: _mapping(block.get(key), f"{dataset}.{key}", source, f"{dataset}'s {key} settings")
                            for key in PER_DATASET}
     return blocks
