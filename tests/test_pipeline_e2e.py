@@ -398,9 +398,10 @@ def test_second_repro_does_nothing_and_gan_change_reruns_only_its_dependents(own
     # generation, for the latent size; the extra trainings of the GANs, gan_seeds; the report, for
     # the grid size); the synthetic-data
     # classifiers follow through their dependency on the generated images. Real-data stages and
-    # FIDS30's are untouched.
-    assert set(status) == {"train_gan@mnist", "select_epochs@mnist", "generate@mnist", "generate_test@mnist",
-                           "gan_seeds@mnist", "report"}
+    # FIDS30's are untouched; check_data, which reads every dataset's settings, declares
+    # params.yaml whole and re-runs in seconds to the same record, so nothing follows from it.
+    assert set(status) == {"check_data", "train_gan@mnist", "select_epochs@mnist", "generate@mnist",
+                           "generate_test@mnist", "gan_seeds@mnist", "report"}
     assert {("train_gan@mnist", "select_epochs@mnist"), ("select_epochs@mnist", "generate@mnist"),
             ("generate@mnist", "assess@mnist"), ("train_features@mnist", "select_epochs@mnist"),
             ("train_gan@mnist", "generate@mnist"), ("generate@mnist", "train_cnn_on_synthetic@mnist")} <= edges
@@ -510,7 +511,7 @@ def test_report_pages_render_in_headless_chromium(pipeline, tmp_path):
 
 def test_exp_run_set_param_runs_that_value_or_is_refused_naming_the_key_that_decides(own_copy):
     """`dvc exp run -S` as a user would: a value in its one place runs (and `dvc params diff` shows
-    it); a value that another place would shadow stops the stage that reads it, naming both."""
+    it); a value that another place would shadow stops the pipeline at its first stage, naming both."""
     from dvc.repo import Repo
 
     root, env, dvc = own_copy
@@ -522,11 +523,12 @@ def test_exp_run_set_param_runs_that_value_or_is_refused_naming_the_key_that_dec
     assert refused.returncode != 0
     output = refused.stdout + refused.stderr
     assert "`gan.epochs` (10)" in output and "`scales.tiny.mnist.gan.epochs` (2)" in output
-    assert "Running stage 'train_gan@mnist'" in output and "Running stage 'generate@mnist'" not in output
+    # The first stage, which reads every setting, refuses it: nothing trains.
+    assert "Running stage 'check_data'" in output and "Running stage 'train_gan@mnist'" not in output
 
     log = _run(dvc + ["exp", "run", "-S", "quality.kid_subsets=20", "assess@mnist"], root, env)
     # The stages upstream of the target that read the setting run too: epoch selection scores KID.
-    assert re.findall(r"Running stage '([^']+)'", log) == ["select_epochs@mnist", "assess@mnist"]
+    assert re.findall(r"Running stage '([^']+)'", log) == ["check_data", "select_epochs@mnist", "assess@mnist"]
     with Repo(str(root)) as repo:
         result = repo.params.diff()  # `dvc params diff`: HEAD against the workspace
     assert not any(result.get("errors", {}).values()), result["errors"]
@@ -557,7 +559,7 @@ def test_dataset_versions_list_restore_and_compare(own_copy, tmp_path):
     raw["scales"]["tiny"]["mnist"]["generate"]["images_per_class"] = per_class + 4
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     log = _run(dvc + ["repro", "generate@mnist"], root, env)
-    assert re.findall(r"Running stage '([^']+)'", log) == ["generate@mnist"]
+    assert re.findall(r"Running stage '([^']+)'", log) == ["check_data", "generate@mnist"]
     second = commit_all(root, env, "more images")
     _run(dvc + ["push", "-q"], root, env)
 
