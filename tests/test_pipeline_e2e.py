@@ -216,8 +216,8 @@ def test_a_conditional_gan_goes_through_selection_generation_and_the_classifier(
     raw["scales"][raw["scale"]]["mnist"]["gan"]["kind"] = "conditional"  # its place: per scale
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     log = _run(dvc + ["repro", "train_cnn_on_synthetic@mnist"], root, env)
-    assert re.findall(r"Running stage '([^']+)'", log) == [
-        "train_gan@mnist", "select_epochs@mnist", "generate@mnist", "train_cnn_on_synthetic@mnist"]
+    assert re.findall(r"Running stage '([^']+)'", log) == [  # check_data reads params.yaml whole: seconds
+        "check_data", "train_gan@mnist", "select_epochs@mnist", "generate@mnist", "train_cnn_on_synthetic@mnist"]
 
     # One model trained; each class's output holds its view's checkpoint of every epoch, a sample
     # grid and the history; the work directory is gone.
