@@ -159,10 +159,10 @@ def test_a_sweep_tunes_an_added_datasets_gan(added, tmp_path):
 
     root, env, *_ = added
     project = TinyPipeline(root, "", "").copy(tmp_path / "project")
-    run_command(["synthset", "sweep", "grey4", "--study", "grey4-tiny", "--n-trials", "2", "--workers", "1"],
+    run_command(["synthset", "sweep", "grey4", "--study", "grey4-tiny", "--n-trials", "1", "--workers", "1"],
                 project, env)
     journal = project / "sweeps" / "studies.journal"
     study = optuna.load_study(study_name="grey4-tiny", storage=optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(journal))))
     finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert len(finished) == 2 and all(t.value is not None for t in finished)
+    assert len(finished) == 1 and finished[0].value is not None
