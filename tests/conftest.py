@@ -265,21 +265,3 @@ def warm_start() -> dict[str, str]:
 
     with warm.server(cli.main) as server:
         yield {warm.SOCKET_ENV: server.env[warm.SOCKET_ENV]}
-
-
-# --- the order in which two workers take the test files ------------------------------------------
-
-BUILDS_THE_TINY_PIPELINE = "test_pipeline_e2e.py"  # the first module to need it, started first
-
-
-def pytest_collection_modifyitems(items):
-    """The module that builds the shared tiny pipeline first, the other modules that read it last:
-    with `--dist loadfile` one worker builds it while the other runs the unit tests, and no worker
-    sits waiting on the build's lock."""
-    def rank(item) -> int:
-        name = item.path.name
-        if name == BUILDS_THE_TINY_PIPELINE:
-            return 0
-        return 2 if "tiny_pipeline" in getattr(item, "fixturenames", ()) else 1
-
-    items.sort(key=rank)  # stable: each module keeps its tests' order
