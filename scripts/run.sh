@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up, fetch MNIST and FIDS30 (from fids30.source) and run the whole pipeline at the scale
-# params.yaml selects. Without FIDS30 it stops here, before any work, saying how to get it.
+# Set up, fetch MNIST, import every image-folder dataset (FIDS30 from fids30.data.source, and any
+# added with `synthset datasets add`) and run the whole pipeline at the scale params.yaml selects.
+# Without FIDS30 it stops here, before any work, saying how to get it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
