@@ -557,11 +557,12 @@ def test_a_worker_killed_mid_trial_is_failed_and_its_trial_retried(killable):
 @pytest.mark.faults
 def test_sigterm_stops_every_worker_leaves_nothing_running_and_the_study_continues(project):
     root, env = project
-    # Trials of 40 steps, not 3: a trial then spends most of its time training, so the signal,
-    # sent once a trial has started, finds it running (a trial of 3 steps could end first).
+    # Trials of 400 steps, not 3: a trial then spends seconds training, so the signal, sent once a
+    # trial has started, finds it running. At 40 steps (9 ms each on a 2-core CI machine) trial 0
+    # once completed before the signal arrived and nothing was left to interrupt.
     text = (root / "params.yaml").read_text()
     assert text.count("      sweep:\n        steps: 3\n") == 1
-    (root / "params.yaml").write_text(text.replace("      sweep:\n        steps: 3\n", "      sweep:\n        steps: 40\n"))
+    (root / "params.yaml").write_text(text.replace("      sweep:\n        steps: 3\n", "      sweep:\n        steps: 400\n"))
     process = subprocess.Popen(sweep_command("stopped", 4, workers=2), cwd=root, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     _wait_for_running_trial(root, "stopped", process)
