@@ -39,11 +39,11 @@ def fetch_images(args) -> None:
     from synthset.datasets import image_folder
 
     project = _params(args)
-    folders = [d for d in project.datasets if project.data_of(d).kind == "image_folder"]
+    defined = [d for d, spec in project.data_specs.items() if spec.kind == "image_folder"]
+    folders = [d for d in project.datasets if d in defined]
     for dataset in args.datasets:
-        if dataset not in project.data_specs or project.data_of(dataset).kind != "image_folder":
-            raise SynthsetError(f"{dataset}: not an image-folder dataset of {args.params} "
-                                f"(those: {[d for d, s in project.data_specs.items() if s.kind == 'image_folder']})")
+        if dataset not in defined:
+            raise SynthsetError(f"{dataset}: not an image-folder dataset of {args.params} (those: {defined})")
     for dataset in args.datasets or folders:
         spec = project.data_of(dataset)
         try:

@@ -389,10 +389,16 @@ def decode_image(path: Path, size: int = 64, method: Method = "squash", channels
     Pillow widens with the scale factor, averages the whole footprint of each output pixel;
     nearest-neighbour would alias. Greyscale is the RGB image's luma (ITU-R 601).
     """
+    return _decode(path, size, method, channels)[0]
+
+
+def _decode(path: Path, size: int, method: Method, channels: int) -> tuple[np.ndarray, int]:
+    """``decode_image``'s pixels and the image's shorter side as stored, from one opening of the file."""
     if method not in METHODS:
         raise SynthsetError(f"resize method '{method}' is not one of {', '.join(METHODS)}")
     try:
         with Image.open(path) as image:
+            stored_side = min(image.size)  # before draft(), which shrinks a JPEG's size
             image.draft("RGB", (size * DRAFT_FACTOR, size * DRAFT_FACTOR))
             image = _to_rgb(ImageOps.exif_transpose(image))
             box = _resample_box(*image.size, method)
@@ -402,16 +408,7 @@ def decode_image(path: Path, size: int = 64, method: Method = "squash", channels
     except Exception as error:  # noqa: BLE001 - Pillow's decoders raise many types on malformed bytes
         raise SynthsetError(f"'{path}' is not a readable image: {error}") from None
     pixels = np.asarray(resized, dtype=np.uint8)
-    return pixels[..., None] if channels == 1 else pixels
-
-
-def image_side(path: Path) -> int | None:
-    """The shorter side of an image as stored (None when unreadable), without decoding it."""
-    try:
-        with Image.open(path) as image:
-            return min(image.size)
-    except Exception:  # noqa: BLE001 - decoding errors are reported by decode_image
-        return None
+    return (pixels[..., None] if channels == 1 else pixels), stored_side
 
 
 def class_image_paths(folder: Path, name: str) -> list[Path]:
@@ -445,7 +442,7 @@ def load_class_images(folder: Path, classes: list[str], size: int = 64, method: 
         for path in class_image_paths(folder, name):
             relative = f"{name}/{path.relative_to(folder / name).as_posix()}"
             try:
-                images.append(decode_image(path, size, method, channels))
+                pixels, stored_side = _decode(path, size, method, channels)
             except SynthsetError as error:
                 if on_corrupt == "refuse":
                     setting = f"{dataset}.data.on_corrupt" if dataset else "on_corrupt"
@@ -453,7 +450,8 @@ def load_class_images(folder: Path, classes: list[str], size: int = 64, method: 
                 log.warning("skipping %s", error)
                 skipped.append(relative)
                 continue
-            small += (image_side(path) or size) * SMALL_FACTOR < size
+            images.append(pixels)
+            small += stored_side * SMALL_FACTOR < size
             labels.append(label)
             files.append(relative)
             decoded += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from synthset.config import base_size
 from synthset.models.diffaugment import diff_augment
 
 
@@ -27,8 +28,8 @@ def build_generator(
     """
     noise = keras.Input(shape=(latent_dim,), name="noise")
     inputs = [noise]
-    base_size, remainder = divmod(image_shape[0], 2 ** len(filters))
-    if remainder or base_size < 2 or image_shape[0] != image_shape[1]:
+    side = base_size(image_shape[0], len(filters))
+    if side is None or image_shape[0] != image_shape[1]:
         raise ValueError(f"a generator with {len(filters)} up-sampling(s) (filters {filters}) cannot make "
                          f"{image_shape[0]}x{image_shape[1]} images: the side must be square and 2**{len(filters)} "
                          "times a whole number of at least 2")
@@ -37,8 +38,8 @@ def build_generator(
         one_hot = keras.Input(shape=(num_classes,), name="class_one_hot")
         inputs.append(one_hot)
         x = layers.Concatenate()([noise, one_hot])
-    x = layers.Dense(base_size * base_size * base_filters, activation="relu")(x)
-    x = layers.Reshape((base_size, base_size, base_filters))(x)
+    x = layers.Dense(side * side * base_filters, activation="relu")(x)
+    x = layers.Reshape((side, side, base_filters))(x)
     x = layers.BatchNormalization(momentum=bn_momentum)(x)
     x = layers.Dropout(dropout)(x)
     for width in filters:

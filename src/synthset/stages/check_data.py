@@ -4,8 +4,9 @@ Raw data is fetched outside the pipeline (``synthset fetch-mnist``, ``synthset f
 run by ``scripts/run.sh``) because ``data.dvc``, not a stage, versions ``data/``. Every stage
 depends on this check, so a dataset that was never fetched (FIDS30 is in the default ``datasets``)
 stops ``dvc repro`` before anything trains, with the command that fetches it, instead of failing
-halfway with a missing-file error. The check re-runs when ``datasets`` or a dataset's data
-settings change; the prepare stages depend on ``data/<dataset>`` themselves.
+halfway with a missing-file error. It reads every dataset's settings, so ``dvc.yaml`` gives it
+``params.yaml`` whole: it re-runs on any change there, in seconds, to the same record, and nothing
+follows from it; the prepare stages depend on ``data/<dataset>`` themselves.
 """
 
 from __future__ import annotations
